@@ -1,0 +1,90 @@
+"""The client is a provider plus a stack of layers, each wrapping the next.
+
+In the spirit of tower's Layer/Service and httpx transports: a layer gets the neutral request,
+the per-call context and the next handler, and decides what to do around it (retry it, time it,
+record it, answer from cache, send it elsewhere). The innermost handler is the transport, which
+sends one attempt over HTTP through the provider adapter.
+
+Each layer has a sync ``handle`` and an async ``ahandle``. Both are thin drivers over the same
+pure policy object (no I/O: given state and an outcome, decide), so no pattern is written twice.
+
+Order is documented where a stack is built (``llmkit.client.default_layers``); the first layer
+in the list is the outermost.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from llmkit.clock import Clock, system_clock
+from llmkit.types import ChatRequest, ChatResponse
+
+__all__ = ["AsyncHandler", "CallContext", "Handler", "Layer", "compose", "compose_async"]
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Mutable state of one logical call, shared by every layer and attempt in it."""
+
+    provider: str
+    clock: Clock = system_clock
+    deadline: float | None = None
+    """Absolute ``clock.now()`` by which the whole call must end, or None."""
+    attempt: int = 0
+    """Attempts started so far in this call (the transport increments it)."""
+    call_id: str = ""
+    started: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+    notes: dict[str, Any] = field(default_factory=dict)
+    """Layer annotations for telemetry: ``cache_hit``, ``served_by``, ``degraded``, ..."""
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be negative), or None without a deadline."""
+        if self.deadline is None:
+            return None
+        return self.deadline - self.clock.now()
+
+
+Handler = Callable[[ChatRequest, CallContext], ChatResponse]
+AsyncHandler = Callable[[ChatRequest, CallContext], Awaitable[ChatResponse]]
+
+
+@runtime_checkable
+class Layer(Protocol):
+    def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse: ...
+
+    async def ahandle(
+        self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
+    ) -> ChatResponse: ...
+
+
+def compose(layers: Sequence[Layer], inner: Handler) -> Handler:
+    """Wrap ``inner`` so that ``layers[0]`` is outermost."""
+    handler = inner
+    for layer in reversed(layers):
+        handler = _bind(layer, handler)
+    return handler
+
+
+def compose_async(layers: Sequence[Layer], inner: AsyncHandler) -> AsyncHandler:
+    handler = inner
+    for layer in reversed(layers):
+        handler = _abind(layer, handler)
+    return handler
+
+
+def _bind(layer: Layer, nxt: Handler) -> Handler:
+    def call(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return layer.handle(request, ctx, nxt)
+
+    return call
+
+
+def _abind(layer: Layer, nxt: AsyncHandler) -> AsyncHandler:
+    async def call(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        return await layer.ahandle(request, ctx, nxt)
+
+    return call
