@@ -1,10 +1,67 @@
-"""llmkit: the patterns that make a product on LLM APIs work, as readable layers."""
+"""llmkit: the patterns that make a product on LLM APIs work, as readable layers.
 
-from llmkit.errors import *  # noqa: F403
-from llmkit.errors import __all__ as _errors_all
-from llmkit.types import *  # noqa: F403
-from llmkit.types import __all__ as _types_all
+The public API is what ``__all__`` lists; ``tests/test_public_api.py`` pins it.
+"""
+
+from llmkit.clock import Clock, SystemClock, VirtualClock
+from llmkit.errors import (
+    AuthError,
+    BadRequestError,
+    ConnectionError,
+    ContentFilterError,
+    ContextLengthError,
+    DeadlineExceededError,
+    ErrorKind,
+    InvalidResponseError,
+    LLMError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+    TimeoutError,
+)
+from llmkit.secrets import APIKey
+from llmkit.types import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    Tool,
+    ToolCall,
+    Usage,
+)
 
 __version__ = "0.1.0"
 
-__all__ = sorted([*_errors_all, *_types_all, "__version__"])
+__all__ = [
+    "APIKey",
+    "AuthError",
+    "BadRequestError",
+    "ChatRequest",
+    "ChatResponse",
+    "Clock",
+    "ConnectionError",
+    "ContentFilterError",
+    "ContextLengthError",
+    "DeadlineExceededError",
+    "ErrorKind",
+    "InvalidResponseError",
+    "LLMError",
+    "Message",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "ServerError",
+    "StreamEvent",
+    "SystemClock",
+    "TimeoutError",
+    "Tool",
+    "ToolCall",
+    "Usage",
+    "VirtualClock",
+    "__version__",
+]

@@ -154,7 +154,7 @@ class ServerError(LLMError):
     default_retryable = True
 
 
-class TimeoutError(LLMError, builtins.TimeoutError):  # noqa: A001 - deliberate, like httpx
+class TimeoutError(LLMError, builtins.TimeoutError):  # shadows the builtin on purpose, like httpx
     kind = ErrorKind.TIMEOUT
     default_retryable = True
 
@@ -165,7 +165,7 @@ class DeadlineExceededError(TimeoutError):
     default_retryable = False
 
 
-class ConnectionError(LLMError, builtins.ConnectionError):  # noqa: A001
+class ConnectionError(LLMError, builtins.ConnectionError):
     kind = ErrorKind.CONNECTION
     default_retryable = True
 

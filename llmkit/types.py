@@ -60,10 +60,7 @@ class Message:
             content = ""
         if not isinstance(content, str):
             raise TypeError("message content must be a string")
-        calls = tuple(
-            c if isinstance(c, ToolCall) else ToolCall(str(c["id"]), str(c["name"]), str(c["arguments"]))
-            for c in data.get("tool_calls") or ()
-        )
+        calls = tuple(_tool_call(c) for c in data.get("tool_calls") or ())
         return cls(
             role=role,
             content=content,
@@ -71,6 +68,15 @@ class Message:
             tool_call_id=data.get("tool_call_id"),
             tool_calls=calls,
         )
+
+
+def _tool_call(c: ToolCall | Mapping[str, Any]) -> ToolCall:
+    if isinstance(c, ToolCall):
+        return c
+    try:
+        return ToolCall(str(c["id"]), str(c["name"]), str(c["arguments"]))
+    except (KeyError, TypeError) as exc:
+        raise ValueError("a tool call needs 'id', 'name' and 'arguments'") from exc
 
 
 def as_messages(messages: Iterable[Mapping[str, Any] | Message]) -> tuple[Message, ...]:

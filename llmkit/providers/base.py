@@ -85,21 +85,23 @@ class Adapter(Protocol):
 def header(headers: httpx.Headers | Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup (httpx.Headers already is; plain dicts are not)."""
     if isinstance(headers, httpx.Headers):
-        return headers.get(name)
+        value: str | None = headers.get(name)
+        return value
     lname = name.lower()
     for k, v in headers.items():
         if k.lower() == lname:
-            return v
+            return str(v)
     return None
 
 
 def request_id(headers: httpx.Headers) -> str | None:
-    return (
+    rid: str | None = (
         headers.get("x-request-id")
         or headers.get("request-id")
         or headers.get("x-generation-id")
         or headers.get("cf-ray")
     )
+    return rid
 
 
 def json_body(response: httpx.Response, provider: str) -> Any:
@@ -178,7 +180,7 @@ def error_for_status(
 ) -> LLMError:
     """The default status mapping; adapters refine it with the body's code first."""
     cls: type[LLMError]
-    if status == 400 or status == 422:
+    if status in {400, 422}:
         cls = BadRequestError
     elif status == 401:
         cls = AuthError
@@ -202,8 +204,15 @@ def error_for_status(
         cls = ServerError
     else:
         cls = BadRequestError if 400 <= status < 500 else InvalidResponseError
-    return make_error(cls, message, provider=provider, status=status, headers=headers, code=code,
-                      retry_after=retry_after)
+    return make_error(
+        cls,
+        message,
+        provider=provider,
+        status=status,
+        headers=headers,
+        code=code,
+        retry_after=retry_after,
+    )
 
 
 def make_error(
