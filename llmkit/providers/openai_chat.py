@@ -34,6 +34,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.providers.base import (
+    StreamParser,
     error_for_status,
     json_body,
     make_error,
@@ -465,7 +466,7 @@ class OpenAIChatAdapter:
     def classify(self, response: httpx.Response) -> LLMError:
         return classify_openai(response, self.name)
 
-    def stream_parser(self, response: httpx.Response) -> OpenAIChatStreamParser:
+    def stream_parser(self, response: httpx.Response) -> StreamParser:
         return OpenAIChatStreamParser(response, self.name)
 
 
