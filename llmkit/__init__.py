@@ -22,6 +22,7 @@ from llmkit.errors import (
     ServerError,
     TimeoutError,
 )
+from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.secrets import APIKey
 from llmkit.types import (
     ChatRequest,
@@ -64,4 +65,7 @@ __all__ = [
     "Usage",
     "VirtualClock",
     "__version__",
+    "classify",
+    "parse_response",
+    "parse_stream",
 ]

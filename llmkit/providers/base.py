@@ -57,10 +57,14 @@ class StreamParser(Protocol):
 
 
 class Adapter(Protocol):
-    name: str
-    """Provider name as telemetry reports it: ``openai``, ``anthropic``, ``openrouter``."""
+    # Read-only properties, so a frozen dataclass or a plain attribute both satisfy them.
+    @property
+    def name(self) -> str:
+        """Provider name as telemetry reports it: ``openai``, ``anthropic``, ``openrouter``."""
+        ...
 
-    default_base_url: str
+    @property
+    def default_base_url(self) -> str: ...
 
     def build_request(
         self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
