@@ -48,6 +48,9 @@ from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCa
 __all__ = [
     "OpenAIChatAdapter",
     "OpenAIChatStreamParser",
+    "as_dict",
+    "as_list",
+    "as_str",
     "chat_usage",
     "classify_openai",
     "error_from_payload",
@@ -61,6 +64,11 @@ __all__ = [
 def as_dict(value: object) -> dict[str, Any]:
     """``value`` if it is a JSON object, else an empty one (so ``.get`` chains never raise)."""
     return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def as_str(value: object) -> str | None:

@@ -21,6 +21,7 @@ from llmkit.providers.base import json_body, request_id
 from llmkit.providers.openai_chat import (
     as_count,
     as_dict,
+    as_list,
     as_str,
     classify_openai,
     error_from_payload,
@@ -131,7 +132,7 @@ class _Output:
     def add(self, item: Mapping[str, Any]) -> None:
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or ():
+            for part in as_list(item.get("content")):
                 p = as_dict(part)
                 if p.get("type") == "output_text" and isinstance(p.get("text"), str):
                     self.text.append(p["text"])
@@ -150,7 +151,7 @@ class _Output:
             )
         elif kind == "reasoning":
             for key in ("summary", "content"):
-                for part in item.get(key) or ():
+                for part in as_list(item.get(key)):
                     text = as_str(as_dict(part).get("text"))
                     if text:
                         self.reasoning.append(text)
