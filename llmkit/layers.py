@@ -40,6 +40,27 @@ class CallContext:
     rng: random.Random = field(default_factory=random.Random)
     notes: dict[str, Any] = field(default_factory=dict)
     """Layer annotations for telemetry: ``cache_hit``, ``served_by``, ``degraded``, ..."""
+    min_attempt: float = 0.0
+    """No attempt starts with less than this many seconds left (set by the deadline layer)."""
+    attempt_log: list[Any] | None = None
+    """Attempt records of this call (``llmkit.telemetry.AttemptRecord``), or None when no
+    telemetry is listening; the transport appends, the retry layer annotates the last one."""
+    deliver_stream: bool = False
+    """``Client.stream``: the transport returns as soon as the first event has arrived and
+    leaves the open stream in ``stream`` (retries and fallbacks happen only before that)."""
+    stream: Any = None
+    """The open ``llmkit.transport.ChatStream`` when ``deliver_stream`` is set; the response
+    returned through the layers is then a placeholder with empty text."""
+    on_stream_end: list[Callable[[ChatResponse | None, BaseException | None], None]] | None = None
+    """Callbacks run when a delivered stream ends (layers that need the final answer)."""
+
+    def at_stream_end(
+        self, callback: Callable[[ChatResponse | None, BaseException | None], None]
+    ) -> None:
+        """Run ``callback(response, error)`` when the delivered stream ends."""
+        if self.on_stream_end is None:
+            self.on_stream_end = []
+        self.on_stream_end.append(callback)
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or None without a deadline."""

@@ -1,0 +1,396 @@
+"""``llmkit.Client`` and ``llmkit.AsyncClient``: a provider adapter plus a stack of layers.
+
+The stack, first = outermost (``default_layers`` builds it)::
+
+    TelemetryLayer     one record per call, the attempt records too   (only with telemetry=)
+    DeadlineLayer      gives the call its total deadline
+    *layers            your call-level layers: cache, fallback, hedging, quotas...
+    RetryLayer         retries failed attempts (policy + shared budget)  (off with retry=False)
+    *attempt_layers    your per-attempt layers: circuit breaker, throttle, fault injection
+    transport          one HTTP attempt through the adapter (``llmkit.transport``)
+
+Adding a layer is passing an object with ``handle``/``ahandle`` (``llmkit.layers.Layer``) in
+``layers=`` (it sees each call once, above the retries) or ``attempt_layers=`` (it sees every
+attempt). ``client.layers`` shows the resulting stack.
+
+Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors.LLMError`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from llmkit.budget import RetryBudget
+from llmkit.clock import Clock, system_clock
+from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
+from llmkit.layers import CallContext, Layer, compose, compose_async
+from llmkit.providers import adapter_for
+from llmkit.providers.base import Adapter
+from llmkit.retry import RetryLayer, RetryPolicy
+from llmkit.secrets import APIKey
+from llmkit.telemetry import TelemetryLayer, TelemetrySink, as_sink
+from llmkit.transport import (
+    AsyncChatStream,
+    AsyncHTTPTransport,
+    ChatStream,
+    Endpoint,
+    HTTPTransport,
+)
+from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages
+
+__all__ = ["AsyncClient", "Client", "default_layers"]
+
+
+def default_layers(
+    *,
+    telemetry: TelemetrySink | None = None,
+    deadline: Deadline | None = None,
+    retry: RetryPolicy | None = None,
+    budget: RetryBudget | None = None,
+    layers: Sequence[Layer] = (),
+    attempt_layers: Sequence[Layer] = (),
+) -> list[Layer]:
+    """The documented stack (see the module docstring); ``retry=None`` means no retry layer."""
+    stack: list[Layer] = []
+    if telemetry is not None:
+        stack.append(TelemetryLayer(telemetry))
+    stack.append(DeadlineLayer(deadline or Deadline()))
+    stack.extend(layers)
+    if retry is not None:
+        stack.append(RetryLayer(retry, budget))
+    stack.extend(attempt_layers)
+    for layer in stack:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{layer!r} is not a layer (it needs handle and ahandle)")
+    return stack
+
+
+def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
+    """Accept Tool values, ``{"name", "description", "parameters"}`` or OpenAI's
+    ``{"type": "function", "function": {...}}``."""
+    if not tools:
+        return ()
+    out: list[Tool] = []
+    for t in tools:
+        if isinstance(t, Tool):
+            out.append(t)
+            continue
+        if not isinstance(t, Mapping):
+            raise TypeError(f"a tool must be a Tool or a mapping, not {type(t).__name__}")
+        spec = t["function"] if isinstance(t.get("function"), Mapping) else t
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError("a tool needs a non-empty name")
+        params = spec.get("parameters") or spec.get("input_schema") or {"type": "object"}
+        out.append(Tool(name, str(spec.get("description") or ""), params))
+    return tuple(out)
+
+
+class _Core:
+    """What Client and AsyncClient share: configuration, request building, contexts."""
+
+    def __init__(
+        self,
+        provider: str = "openai",
+        *,
+        api_key: str | APIKey | None = None,
+        base_url: str | None = None,
+        api: str | None = None,
+        adapter: Adapter | None = None,
+        timeout: Timeouts | float | None = None,
+        deadline: float | None = 120.0,
+        min_attempt: float = 0.25,
+        retry: RetryPolicy | int | bool | None = None,
+        budget: RetryBudget | bool | None = None,
+        telemetry: TelemetrySink | Sequence[TelemetrySink] | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        layers: Sequence[Layer] = (),
+        attempt_layers: Sequence[Layer] = (),
+    ) -> None:
+        if adapter is None:
+            adapter = adapter_for(provider, api=api)
+        if adapter.name in ("compatible", "openai-compatible") and not base_url:
+            raise ValueError(f"provider={provider!r} needs a base_url")
+        if isinstance(api_key, str):
+            api_key = APIKey(api_key)
+        elif api_key is None:
+            api_key = APIKey.from_env(adapter.name)
+        elif not isinstance(api_key, APIKey):
+            raise TypeError("api_key must be a string or an APIKey")
+        self.provider = adapter.name
+        self.clock: Clock = clock or system_clock
+        self.endpoint = Endpoint(
+            adapter, base_url=base_url, api_key=api_key, timeouts=Timeouts.of(timeout)
+        )
+        if retry is False or retry == 0:
+            policy: RetryPolicy | None = None
+        else:
+            policy = RetryPolicy.of(None if retry is True else retry)
+        if budget is None or budget is True:
+            budget = RetryBudget()
+        elif budget is False:
+            budget = None
+        self.budget: RetryBudget | None = budget
+        self.telemetry = as_sink(telemetry)
+        self.layers: tuple[Layer, ...] = tuple(
+            default_layers(
+                telemetry=self.telemetry,
+                deadline=Deadline(deadline, min_attempt),
+                retry=policy,
+                budget=budget,
+                layers=layers,
+                attempt_layers=attempt_layers,
+            )
+        )
+        self._rng = random.Random(seed)
+
+    def _request(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        max_tokens: int | None,
+        temperature: float | None,
+        tools: Iterable[Tool | Mapping[str, Any]] | None,
+        tags: Mapping[str, str] | None,
+        stream: bool,
+        extra: dict[str, Any],
+    ) -> ChatRequest:
+        return ChatRequest(
+            model=model,
+            messages=as_messages(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=as_tools(tools),
+            stream=stream,
+            tags=dict(tags) if tags else {},
+            extra=extra,
+        )
+
+    def _context(self, deadline: float | None) -> CallContext:
+        now = self.clock.now()
+        if deadline is not None and deadline <= 0:
+            raise ValueError("deadline must be positive seconds")
+        return CallContext(
+            provider=self.provider,
+            clock=self.clock,
+            deadline=None if deadline is None else now + deadline,
+            call_id=os.urandom(8).hex(),
+            started=now,
+            rng=self._rng,
+        )
+
+    def __repr__(self) -> str:
+        key = "APIKey('****')" if self.endpoint.api_key is not None else "None"
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, "
+            f"base_url={self.endpoint.base_url!r}, api_key={key})"
+        )
+
+
+class Client(_Core):
+    """A synchronous client. ``deadline`` is the default total seconds per call (None: none).
+
+    ``http_client`` is used as given and not closed by :meth:`close`; ``transport`` (any
+    ``httpx.BaseTransport``) gets a client of our own.
+    """
+
+    def __init__(
+        self,
+        provider: str = "openai",
+        *,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(provider, **options)
+        if http_client is not None and transport is not None:
+            raise ValueError("pass http_client or transport, not both")
+        self._owns_http = http_client is None
+        self.http = http_client or httpx.Client(transport=transport)
+        self._transport = HTTPTransport(self.endpoint, self.http)
+        self._handler = compose(self.layers, self._transport)
+
+    def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
+        """Run a neutral :class:`ChatRequest` through the stack."""
+        ctx = self._context(deadline)
+        response = self._handler(request, ctx)
+        return response.with_(latency=self.clock.now() - ctx.started)
+
+    def chat(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        stream: bool = False,
+        **extra: Any,
+    ) -> ChatResponse:
+        """One chat completion. ``stream=True`` streams on the wire and returns the aggregate
+        (with ``ttft``); ``extra`` goes into the JSON body as-is."""
+        request = self._request(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=tools,
+            tags=tags,
+            stream=stream,
+            extra=extra,
+        )
+        return self.send(request, deadline=deadline)
+
+    def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        **extra: Any,
+    ) -> ChatStream:
+        """Open a stream of :class:`StreamEvent` values; ``.response`` is the aggregate once
+        it ends. Retries and fallbacks happen only before the first event is delivered."""
+        request = self._request(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=tools,
+            tags=tags,
+            stream=True,
+            extra=extra,
+        )
+        ctx = self._context(deadline)
+        ctx.deliver_stream = True
+        response = self._handler(request, ctx)
+        if isinstance(ctx.stream, ChatStream):
+            return ctx.stream
+        return ChatStream.completed(response)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_Core):
+    """The asyncio twin of :class:`Client`; any ``httpx.AsyncClient`` or async transport works
+    (``httpx_aiohttp.AiohttpTransport`` included)."""
+
+    def __init__(
+        self,
+        provider: str = "openai",
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(provider, **options)
+        if http_client is not None and transport is not None:
+            raise ValueError("pass http_client or transport, not both")
+        self._owns_http = http_client is None
+        self.http = http_client or httpx.AsyncClient(transport=transport)
+        self._transport = AsyncHTTPTransport(self.endpoint, self.http)
+        self._handler = compose_async(self.layers, self._transport)
+
+    async def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
+        ctx = self._context(deadline)
+        response = await self._handler(request, ctx)
+        return response.with_(latency=self.clock.now() - ctx.started)
+
+    async def chat(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        stream: bool = False,
+        **extra: Any,
+    ) -> ChatResponse:
+        request = self._request(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=tools,
+            tags=tags,
+            stream=stream,
+            extra=extra,
+        )
+        return await self.send(request, deadline=deadline)
+
+    async def stream(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        **extra: Any,
+    ) -> AsyncChatStream:
+        """``stream = await client.stream(...)`` then ``async for event in stream``."""
+        request = self._request(
+            model=model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            tools=tools,
+            tags=tags,
+            stream=True,
+            extra=extra,
+        )
+        ctx = self._context(deadline)
+        ctx.deliver_stream = True
+        response = await self._handler(request, ctx)
+        if isinstance(ctx.stream, AsyncChatStream):
+            return ctx.stream
+        return AsyncChatStream.completed(response)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    close = aclose
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,653 @@
+"""The innermost handler: one attempt over HTTP through a provider adapter.
+
+An attempt: check the deadline, build the request with the adapter, put the effective
+timeouts in ``request.extensions["timeout"]``, send it with httpx, read the body (or the SSE
+stream), classify a non-2xx answer, append an attempt record. Every failure leaves as exactly
+one :class:`~llmkit.errors.LLMError`, never a raw httpx exception::
+
+    httpx ConnectTimeout/ReadTimeout/WriteTimeout/PoolTimeout -> TimeoutError
+        (DeadlineExceededError when the deadline had shrunk that timeout)
+    ConnectError/ReadError/WriteError/RemoteProtocolError/ProxyError/OSError -> ConnectionError
+        (a body cut by the peer arrives as RemoteProtocolError: retryable ConnectionError)
+    UnsupportedProtocol/LocalProtocolError -> ConnectionError, not retryable (a bad base_url)
+    DecodingError/TooManyRedirects -> InvalidResponseError
+    a stream that ends without its terminal event -> InvalidResponseError (from the parser)
+
+Streams: ``chat(stream=True)`` reads the whole stream inside the attempt (so a mid-stream
+failure can still be retried: nothing was delivered) and returns the aggregate with ``ttft``.
+``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first event
+has arrived and leaves a :class:`ChatStream` in ``ctx.stream``; from then on errors go to the
+reader. The sans-IO parts (timeouts, error mapping, stream state, records) are shared; the
+sync and async classes only do I/O.
+
+:class:`ScriptedTransport` is a test double for httpx that advances a virtual clock by a
+scripted latency and honours the timeouts in ``request.extensions``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from llmkit.clock import VirtualClock
+from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
+from llmkit.errors import (
+    ConnectionError,
+    DeadlineExceededError,
+    InvalidResponseError,
+    LLMError,
+    TimeoutError,
+)
+from llmkit.layers import CallContext
+from llmkit.providers.base import Adapter, StreamParser
+from llmkit.secrets import APIKey
+from llmkit.sse import SSEDecoder
+from llmkit.telemetry import AttemptRecord, error_fields, response_fields
+from llmkit.types import ChatRequest, ChatResponse, StreamEvent
+
+__all__ = [
+    "AsyncChatStream",
+    "AsyncHTTPTransport",
+    "ChatStream",
+    "Endpoint",
+    "HTTPTransport",
+    "Scripted",
+    "ScriptedTransport",
+    "map_error",
+]
+
+_CONTENT = frozenset({"text", "reasoning", "tool_call"})
+_PHASE: dict[type[BaseException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
+
+
+class _Attempt:
+    """Bookkeeping of one attempt in flight."""
+
+    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "wall")
+
+    def __init__(self, ctx: CallContext, timeouts: Timeouts, stream: bool) -> None:
+        check_can_start(ctx)
+        ctx.attempt += 1
+        self.number = ctx.attempt
+        self.stream = stream
+        self.remaining = ctx.remaining()
+        self.timeouts: AttemptTimeouts = timeouts.for_attempt(self.remaining, stream=stream)
+        self.t0 = ctx.clock.now()
+        self.wall = ctx.clock.wall()
+
+
+def map_error(
+    exc: BaseException,
+    provider: str,
+    timeouts: AttemptTimeouts | None = None,
+    *,
+    idle: bool = False,
+) -> LLMError | None:
+    """The LLMError for a transport exception, or None for an exception that is a bug."""
+    if isinstance(exc, LLMError):
+        return exc
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException | builtins.TimeoutError):
+        phase = _PHASE.get(type(exc), "read")
+        limit = getattr(timeouts, phase) if timeouts is not None else None
+        secs = f" after {limit:.3g}s" if limit is not None else ""
+        if timeouts is not None and phase in timeouts.shrunk:
+            return DeadlineExceededError(
+                f"call deadline exceeded: {phase} timeout shrunk to the time left{secs} ({name})",
+                provider=provider,
+            )
+        what = "stream idle" if idle and phase == "read" else f"{phase} timeout"
+        return TimeoutError(f"{what}{secs} ({name})", provider=provider)
+    if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
+        return InvalidResponseError(f"{name}: {exc}", provider=provider)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return ConnectionError(f"{name}: {exc}", provider=provider, retryable=False)
+    if isinstance(exc, httpx.HTTPError | OSError):
+        return ConnectionError(f"{name}: {exc}" if str(exc) else name, provider=provider)
+    return None
+
+
+class Endpoint:
+    """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
+
+    __slots__ = ("adapter", "api_key", "base_url", "host", "provider", "timeouts")
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        base_url: str | None = None,
+        api_key: APIKey | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.provider = adapter.name
+        self.base_url = (base_url or adapter.default_base_url).rstrip("/")
+        self.api_key = api_key
+        self.timeouts = timeouts or Timeouts()
+        self.host = httpx.URL(self.base_url).host or None
+
+    def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, _Attempt]:
+        att = _Attempt(ctx, self.timeouts, request.stream)
+        http_request = self.adapter.build_request(
+            request, base_url=self.base_url, api_key=self.api_key
+        )
+        http_request.extensions["timeout"] = att.timeouts.as_extension()
+        return http_request, att
+
+    def error(self, exc: BaseException, att: _Attempt, *, idle: bool = False) -> LLMError | None:
+        return map_error(exc, self.provider, att.timeouts, idle=idle)
+
+    def record(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        att: _Attempt,
+        *,
+        status: int | None = None,
+        response: ChatResponse | None = None,
+        error: BaseException | None = None,
+        ttft: float | None = None,
+    ) -> None:
+        if ctx.attempt_log is None:
+            return
+        fields: dict[str, Any] = {"status": status}
+        fields.update(response_fields(response))
+        fields.update(error_fields(error))
+        if fields["status"] is None:
+            fields["status"] = status
+        if response is None and error is None:
+            fields["error_type"] = "cancelled"
+        ctx.attempt_log.append(
+            AttemptRecord(
+                call_id=ctx.call_id,
+                timestamp=att.wall,
+                provider=self.provider,
+                request_model=request.model,
+                stream=request.stream,
+                attempt=att.number,
+                latency=ctx.clock.now() - att.t0,
+                ttft=ttft,
+                server_address=self.host,
+                tags=request.tags,
+                fingerprint=ctx.notes.get("fingerprint"),
+                read_timeout=att.timeouts.read,
+                deadline_remaining=att.remaining,
+                **fields,
+            )
+        )
+
+    def placeholder(self, request: ChatRequest) -> ChatResponse:
+        return ChatResponse(text="", model=request.model, provider=self.provider)
+
+    def __repr__(self) -> str:
+        return (
+            f"Endpoint({self.provider!r}, base_url={self.base_url!r}, timeouts={self.timeouts!r})"
+        )
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class _StreamState:
+    """Sans-IO half of a stream: decode chunks, keep events, finish, record, notify."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: _Attempt,
+        response: httpx.Response,
+    ) -> None:
+        self._endpoint = endpoint
+        self._request = request
+        self._ctx = ctx
+        self._att = att
+        self._http = response
+        self._decoder = SSEDecoder()
+        self._parser: StreamParser = endpoint.adapter.stream_parser(response)
+        self._buffer: collections.deque[StreamEvent] = collections.deque()
+        self._eof = False
+        self._ended = False
+        self.ttft: float | None = None
+        self.response: ChatResponse | None = None
+        """The final aggregated answer, once the stream has ended cleanly."""
+
+    @classmethod
+    def _done_state(cls, response: ChatResponse) -> dict[str, Any]:
+        events: list[StreamEvent] = []
+        if response.text:
+            events.append(StreamEvent("text", text=response.text))
+        for i, call in enumerate(response.tool_calls):
+            events.append(
+                StreamEvent("tool_call", text=call.arguments, index=i, id=call.id, name=call.name)
+            )
+        events.append(StreamEvent("usage", usage=response.usage))
+        events.append(StreamEvent("finish", finish_reason=response.finish_reason))
+        return {
+            "_buffer": collections.deque(events),
+            "_eof": True,
+            "_ended": True,
+            "response": response,
+            "ttft": response.ttft,
+        }
+
+    def _on_chunk(self, chunk: bytes) -> None:
+        for sse in self._decoder.feed(chunk):
+            for ev in self._parser.feed(sse):
+                if self.ttft is None and ev.type in _CONTENT:
+                    self.ttft = self._ctx.clock.now() - self._att.t0
+                self._buffer.append(ev)
+        remaining = self._ctx.remaining()
+        if remaining is not None and remaining < 0:
+            raise DeadlineExceededError(
+                f"call deadline exceeded while streaming ({-remaining:.3f}s over)",
+                provider=self._endpoint.provider,
+            )
+
+    def _on_eof(self) -> ChatResponse:
+        self._eof = True
+        events, clean = self._decoder.close()
+        for sse in events:
+            self._buffer.extend(self._parser.feed(sse))
+        final = self._parser.finish(clean=clean)
+        ctx = self._ctx
+        latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
+        self.response = final.with_(ttft=self.ttft, latency=latency)
+        return self.response
+
+    def _map(self, exc: BaseException) -> LLMError | None:
+        return self._endpoint.error(exc, self._att, idle=True)
+
+    def _end(self, response: ChatResponse | None, error: BaseException | None) -> None:
+        """Record the attempt and tell the layers, exactly once."""
+        if self._ended:
+            return
+        self._ended = True
+        ctx = self._ctx
+        self._endpoint.record(
+            ctx,
+            self._request,
+            self._att,
+            status=self._http.status_code,
+            response=response,
+            error=error,
+            ttft=self.ttft,
+        )
+        if ctx.deliver_stream:
+            for callback in ctx.on_stream_end or ():
+                callback(response, error)
+
+
+class ChatStream(_StreamState):
+    """Iterate for :class:`StreamEvent` values; ``response`` holds the aggregate at the end.
+
+    Use as a context manager (or call :meth:`close`) so an abandoned stream frees its
+    connection.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: _Attempt,
+        response: httpx.Response,
+    ) -> None:
+        super().__init__(endpoint, request, ctx, att, response)
+        self._chunks: Iterator[bytes] = response.iter_bytes()
+
+    @classmethod
+    def completed(cls, response: ChatResponse) -> ChatStream:
+        """A stream over an answer that is already complete (served by cache, for example)."""
+        self = cls.__new__(cls)
+        for k, v in cls._done_state(response).items():
+            setattr(self, k, v)
+        return self
+
+    def _pull(self) -> None:
+        """Read until at least one event is buffered or the stream has ended."""
+        try:
+            while not self._buffer and not self._eof:
+                try:
+                    chunk = next(self._chunks)
+                except StopIteration:
+                    self._on_eof()
+                    break
+                self._on_chunk(chunk)
+        except BaseException as exc:
+            mapped = self._map(exc)
+            self.close(error=mapped or exc)
+            if mapped is not None and mapped is not exc:
+                raise mapped from exc
+            raise
+        if self._eof:
+            self.close(response=self.response)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if self._eof:
+                return
+            self._pull()
+
+    def get_final_response(self) -> ChatResponse:
+        """Read what is left and return the aggregated answer."""
+        for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+    def close(
+        self, *, response: ChatResponse | None = None, error: BaseException | None = None
+    ) -> None:
+        if self._ended:
+            return
+        self._http.close()
+        self._end(response, error)
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "done" if self._eof else "open"
+        return f"<ChatStream {state}>"
+
+
+class AsyncChatStream(_StreamState):
+    """``async for`` :class:`StreamEvent` values; ``response`` holds the aggregate at the end."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: _Attempt,
+        response: httpx.Response,
+    ) -> None:
+        super().__init__(endpoint, request, ctx, att, response)
+        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+
+    @classmethod
+    def completed(cls, response: ChatResponse) -> AsyncChatStream:
+        self = cls.__new__(cls)
+        for k, v in cls._done_state(response).items():
+            setattr(self, k, v)
+        return self
+
+    async def _pull(self) -> None:
+        try:
+            while not self._buffer and not self._eof:
+                try:
+                    chunk = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    self._on_eof()
+                    break
+                self._on_chunk(chunk)
+        except BaseException as exc:
+            mapped = self._map(exc)
+            await self.aclose(error=mapped or exc)
+            if mapped is not None and mapped is not exc:
+                raise mapped from exc
+            raise
+        if self._eof:
+            await self.aclose(response=self.response)
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if self._eof:
+                return
+            await self._pull()
+
+    async def get_final_response(self) -> ChatResponse:
+        async for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+    async def aclose(
+        self, *, response: ChatResponse | None = None, error: BaseException | None = None
+    ) -> None:
+        if self._ended:
+            return
+        await self._http.aclose()
+        self._end(response, error)
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "done" if self._eof else "open"
+        return f"<AsyncChatStream {state}>"
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class HTTPTransport:
+    """The sync innermost handler: ``transport(request, ctx) -> ChatResponse``."""
+
+    __slots__ = ("endpoint", "http")
+
+    def __init__(self, endpoint: Endpoint, http: httpx.Client) -> None:
+        self.endpoint = endpoint
+        self.http = http
+
+    def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        ep = self.endpoint
+        http_request, att = ep.start(request, ctx)
+        try:
+            response = self.http.send(http_request, stream=True)
+        except Exception as exc:
+            raise _fail(ep, ctx, request, att, exc) from exc
+        if request.stream and response.is_success:
+            return self._stream(request, ctx, att, response)
+        try:
+            response.read()
+        except Exception as exc:
+            raise _fail(ep, ctx, request, att, exc, status=response.status_code) from exc
+        finally:
+            response.close()
+        return _parse(ep, ctx, request, att, response)
+
+    def _stream(
+        self, request: ChatRequest, ctx: CallContext, att: _Attempt, response: httpx.Response
+    ) -> ChatResponse:
+        stream = ChatStream(self.endpoint, request, ctx, att, response)
+        if ctx.deliver_stream:
+            stream._pull()  # the first event, so failures before it can still be retried
+            ctx.stream = stream
+            return self.endpoint.placeholder(request)
+        return stream.get_final_response()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncHTTPTransport:
+    """The async innermost handler; works with any ``httpx.AsyncClient`` transport."""
+
+    __slots__ = ("endpoint", "http")
+
+    def __init__(self, endpoint: Endpoint, http: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self.http = http
+
+    async def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        ep = self.endpoint
+        http_request, att = ep.start(request, ctx)
+        try:
+            response = await self.http.send(http_request, stream=True)
+        except Exception as exc:
+            raise _fail(ep, ctx, request, att, exc) from exc
+        if request.stream and response.is_success:
+            stream = AsyncChatStream(ep, request, ctx, att, response)
+            if ctx.deliver_stream:
+                await stream._pull()
+                ctx.stream = stream
+                return ep.placeholder(request)
+            return await stream.get_final_response()
+        try:
+            await response.aread()
+        except Exception as exc:
+            raise _fail(ep, ctx, request, att, exc, status=response.status_code) from exc
+        finally:
+            await response.aclose()
+        return _parse(ep, ctx, request, att, response)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _fail(
+    ep: Endpoint,
+    ctx: CallContext,
+    request: ChatRequest,
+    att: _Attempt,
+    exc: Exception,
+    *,
+    status: int | None = None,
+) -> Exception:
+    mapped = ep.error(exc, att)
+    ep.record(ctx, request, att, status=status, error=mapped or exc)
+    return mapped or exc
+
+
+def _parse(
+    ep: Endpoint, ctx: CallContext, request: ChatRequest, att: _Attempt, response: httpx.Response
+) -> ChatResponse:
+    status = response.status_code
+    try:
+        if not response.is_success:
+            raise ep.adapter.classify(response)
+        out = ep.adapter.parse_response(response)
+    except LLMError as err:
+        ep.record(ctx, request, att, status=status, error=err)
+        raise
+    ep.record(ctx, request, att, status=status, response=out)
+    return out
+
+
+# --------------------------------------------------------------------------- test double
+
+
+@dataclass(frozen=True, slots=True)
+class Scripted:
+    """One scripted answer. ``latency`` is the time to the response headers (and body)."""
+
+    status: int = 200
+    json: Any = None
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    latency: float = 0.0
+    chunks: Sequence[bytes] | None = None
+    """SSE body, one chunk every ``chunk_gap`` seconds."""
+    chunk_gap: float = 0.0
+    error: type[httpx.TransportError] | None = None
+    """Raise this (after ``latency``) instead of answering."""
+
+
+class ScriptedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """A fake httpx transport on a :class:`VirtualClock`.
+
+    Each request takes the next :class:`Scripted` step (the last one repeats). A step whose
+    latency exceeds the request's read timeout advances the clock by that timeout and raises
+    ``httpx.ReadTimeout``, as a real socket would; so do stream gaps longer than it.
+    ``requests`` and ``timeouts`` keep what was sent, for assertions.
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        script: Iterable[Scripted | Callable[[httpx.Request], Scripted]],
+    ) -> None:
+        self.clock = clock
+        self.script = list(script)
+        if not self.script:
+            raise ValueError("a script needs at least one step")
+        self.requests: list[httpx.Request] = []
+        self.timeouts: list[dict[str, float]] = []
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        step = self.script[min(len(self.requests), len(self.script) - 1)]
+        self.requests.append(request)
+        if callable(step):
+            step = step(request)
+        timeout: dict[str, float] = dict(request.extensions.get("timeout") or {})
+        self.timeouts.append(timeout)
+        read = timeout.get("read")
+        if step.error is not None:
+            self.clock.advance(step.latency)
+            raise step.error("scripted failure", request=request)
+        if read is not None and step.latency > read:
+            self.clock.advance(read)
+            raise httpx.ReadTimeout("timed out", request=request)
+        self.clock.advance(step.latency)
+        headers = dict(step.headers)
+        if step.chunks is not None:
+            headers.setdefault("content-type", "text/event-stream")
+            stream = _ClockedStream(self.clock, step.chunks, step.chunk_gap, read, request)
+            return httpx.Response(step.status, headers=headers, stream=stream, request=request)
+        if step.json is not None:
+            return httpx.Response(step.status, headers=headers, json=step.json, request=request)
+        return httpx.Response(step.status, headers=headers, content=step.body, request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._answer(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return self._answer(request)
+
+
+class _ClockedStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    def __init__(
+        self,
+        clock: VirtualClock,
+        chunks: Sequence[bytes],
+        gap: float,
+        read: float | None,
+        request: httpx.Request,
+    ) -> None:
+        self.clock, self.chunks, self.gap, self.read, self.request = (
+            clock,
+            chunks,
+            gap,
+            read,
+            request,
+        )
+
+    def _wait(self) -> None:
+        if self.read is not None and self.gap > self.read:
+            self.clock.advance(self.read)
+            raise httpx.ReadTimeout("timed out", request=self.request)
+        self.clock.advance(self.gap)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self._wait()
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            self._wait()
+            yield chunk
