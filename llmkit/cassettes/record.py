@@ -1,0 +1,357 @@
+"""Record HTTP traffic into an llmkit cassette: vcrpy captures the bytes, llmkit the timeline.
+
+Three ways to record, one file format:
+
+- **The served simulator** (the honest default): real HTTP to ``llmkit.sim`` on 127.0.0.1.
+  Timings are measured on the clock you pass; with the simulator's time scale, pass a
+  :class:`ScaledClock` so seconds in the cassette are simulator seconds.
+- **The in-process simulator on a VirtualClock** (what ``make cassettes`` uses): vcrpy does
+  not patch custom transports, only httpx's own (``HTTPTransport``, ``AsyncHTTPTransport``,
+  ``WSGITransport``, ``ASGITransport``, ``MockTransport``), so :class:`SimBridge` wraps the
+  simulator transport in a ``MockTransport`` that vcrpy does patch. The simulator sleeps on
+  the virtual clock, so the recorded timeline is exact and re-recording is byte-identical.
+- **Live**, when you have keys (never required): build a normal provider request with your
+  key and send it through ``recorder.transport()``. The key is sent but never stored (the
+  header allowlist drops ``authorization``/``x-api-key``; bodies are scrubbed); provenance
+  says ``source: live`` with today's date::
+
+      prov = Provenance("live", "openai", "my-check", llmkit.__version__,
+                        recorded_on=datetime.date.today().isoformat())
+      with Recorder("cassettes/live/openai_my_check.yaml", prov) as rec:
+          http = httpx.Client(transport=rec.transport())
+          with rec.call("openai", {"model": "gpt-4o-mini", "messages": [...]}):
+              http.post("https://api.openai.com/v1/chat/completions", json=..., headers=...)
+
+Each attempt becomes one timeline step: a response (its vcrpy interaction index, start offset,
+latency and, for SSE bodies, time to first byte) or a transport fault (``timeout``, ``reset``,
+``connect``, which vcrpy cannot store). A fault's ``after_s`` is the time the attempt took
+before it failed. The file is written to a temporary name and moved into place at the end, so
+a failed recording never leaves half a cassette.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from llmkit.cassettes.matching import request_key
+from llmkit.cassettes.timeline import (
+    CassetteMeta,
+    FaultStep,
+    Provenance,
+    RecordedCall,
+    ResponseStep,
+    Step,
+)
+from llmkit.cassettes.vcrconf import make_vcr
+from llmkit.clock import Clock, system_clock
+
+__all__ = ["Recorder", "RecordingTransport", "ScaledClock", "SimBridge", "TappedHTTPTransport"]
+
+_PROBE = "llmkit_cassette_probe"
+_current_call: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "llmkit_cassette_call", default=None
+)
+
+
+class ScaledClock:
+    """Real time, reported in simulator seconds: ``now()`` is real seconds / ``scale`` and
+    ``sleep(s)`` sleeps ``s * scale`` real seconds. For recording the served simulator when it
+    runs with a time scale (``scale=0.01``: one simulated second is 10 ms)."""
+
+    __slots__ = ("_base", "_scale")
+
+    def __init__(self, scale: float, base: Clock = system_clock) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be > 0")
+        self._scale = scale
+        self._base = base
+
+    def now(self) -> float:
+        return self._base.now() / self._scale
+
+    def wall(self) -> float:
+        return self._base.wall()
+
+    def sleep(self, seconds: float) -> None:
+        self._base.sleep(seconds * self._scale)
+
+    async def asleep(self, seconds: float) -> None:
+        await self._base.asleep(seconds * self._scale)
+
+
+@dataclass(slots=True)
+class _Probe:
+    """When the first and last body bytes of one attempt arrived (clock seconds)."""
+
+    first: float | None = None
+    end: float | None = None
+
+
+def _tap(stream: Any, probe: _Probe, clock: Clock) -> Iterator[bytes]:
+    for chunk in stream:
+        if chunk and probe.first is None:
+            probe.first = clock.now()
+        yield chunk
+    probe.end = clock.now()
+
+
+class _TapStream(httpx.SyncByteStream):
+    def __init__(self, stream: Any, probe: _Probe, clock: Clock) -> None:
+        self._stream, self._probe, self._clock = stream, probe, clock
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _tap(self._stream, self._probe, self._clock)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _PoolTap:
+    """Wraps httpcore's connection pool to time each response body's first and last byte."""
+
+    def __init__(self, pool: Any, clock: Clock) -> None:
+        self._pool, self._clock = pool, clock
+
+    def handle_request(self, request: Any) -> Any:
+        resp = self._pool.handle_request(request)
+        probe = request.extensions.get(_PROBE)
+        if isinstance(probe, _Probe):
+            resp.stream = _TapStream(resp.stream, probe, self._clock)
+        return resp
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> _PoolTap:
+        self._pool.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pool.__exit__(*exc)
+
+
+class TappedHTTPTransport(httpx.HTTPTransport):
+    """``httpx.HTTPTransport`` whose bodies are timed below vcrpy's patch (vcrpy patches the
+    class method, so this subclass is recorded like any HTTPTransport)."""
+
+    def __init__(self, clock: Clock = system_clock, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool = _PoolTap(self._pool, clock)  # type: ignore[assignment]
+
+
+class SimBridge(httpx.MockTransport):
+    """An in-process transport (the simulator's) presented as a ``MockTransport``, which
+    vcrpy patches, so its traffic is recorded without sockets. Bodies are timed too."""
+
+    def __init__(self, inner: httpx.BaseTransport, clock: Clock) -> None:
+        self._inner_transport = inner
+        self._clock = clock
+        super().__init__(self._forward)
+
+    def _forward(self, request: httpx.Request) -> httpx.Response:
+        resp = self._inner_transport.handle_request(request)
+        probe = request.extensions.get(_PROBE)
+        if isinstance(probe, _Probe):
+            return httpx.Response(
+                resp.status_code,
+                headers=resp.headers,
+                extensions=resp.extensions,
+                stream=_TapStream(resp.stream, probe, self._clock),
+                request=request,
+            )
+        return resp
+
+    def close(self) -> None:
+        self._inner_transport.close()
+
+
+def _fault_kind(exc: BaseException) -> str | None:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "reset"
+    return None
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Sends each attempt through ``inner`` (vcrpy-patched) and appends its timeline step."""
+
+    def __init__(self, recorder: Recorder, inner: httpx.BaseTransport) -> None:
+        self._rec = recorder
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        rec = self._rec
+        clock = rec.clock
+        body = request.read()
+        key = request_key(request.method, request.url.path, body)
+        call = rec._call_for_attempt()
+        probe = _Probe()
+        request.extensions = {**request.extensions, _PROBE: probe}
+        if rec.live_accept_encoding:
+            request.headers["accept-encoding"] = "gzip"
+        start = clock.now()
+        before = rec._interactions()
+        try:
+            resp = self._inner.handle_request(request)
+        except httpx.TransportError as exc:
+            kind = _fault_kind(exc)
+            if kind is None:
+                raise
+            rec._add(
+                FaultStep(
+                    call,
+                    key,
+                    start - rec.origin,
+                    kind,  # type: ignore[arg-type]
+                    clock.now() - start,
+                )
+            )
+            raise
+        content = resp.read()  # vcrpy already buffered it; this only marks it read
+        end = probe.end if probe.end is not None else clock.now()
+        ttft = None
+        if "event-stream" in resp.headers.get("content-type", "") and content:
+            ttft = (probe.first if probe.first is not None else end) - start
+        after = rec._interactions()
+        if after != before + 1:
+            raise RuntimeError(
+                "vcrpy did not record this attempt: is the inner transport an httpx transport "
+                "that vcrpy patches, and is the recorder open?"
+            )
+        rec._add(ResponseStep(call, key, start - rec.origin, before, end - start, ttft))
+        return resp
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class Recorder:
+    """A cassette being recorded. Use as a context manager; the file appears on clean exit."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        provenance: Provenance,
+        *,
+        clock: Clock = system_clock,
+        notes: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.provenance = provenance
+        self.clock = clock
+        self.notes = dict(notes or {})
+        self.origin = 0.0
+        self.live_accept_encoding = provenance.is_live
+        self._steps: list[Step] = []
+        self._calls: list[RecordedCall] = []
+        self._lock = threading.Lock()
+        self._cm: Any = None
+        self._cassette: Any = None
+        self._tmp: Path | None = None
+
+    # -- context
+
+    def __enter__(self) -> Recorder:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=".tmp", dir=self.path.parent
+        )
+        os.close(fd)
+        os.unlink(tmp)  # vcrpy must see no file (it would try to load an empty one)
+        self._tmp = Path(tmp)
+        self._cm = make_vcr().use_cassette(tmp, record_mode="all")
+        self._cassette = self._cm.__enter__()
+        self.origin = self.clock.now()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        cm, self._cm = self._cm, None
+        tmp = self._tmp
+        assert cm is not None
+        assert tmp is not None
+        if exc_type is None:
+            meta = CassetteMeta(
+                self.provenance, tuple(self._calls), tuple(self._steps), notes=self.notes
+            )
+            section = self._cassette.get_metadata("llmkit", {})
+            section.clear()
+            section.update(meta.to_dict())
+            self._cassette.dirty = True  # a recording with no responses still gets its file
+        cm.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            os.replace(tmp, self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # -- what a driver uses
+
+    def transport(self, inner: httpx.BaseTransport | None = None) -> RecordingTransport:
+        """The transport to hand to ``httpx.Client``; ``inner`` defaults to a timed
+        ``HTTPTransport`` (served simulator or live)."""
+        return RecordingTransport(self, inner or TappedHTTPTransport(self.clock))
+
+    @contextlib.contextmanager
+    def call(
+        self, provider: str, request: Mapping[str, Any], *, t_s: float | None = None
+    ) -> Iterator[int]:
+        """Mark one logical call: every attempt inside belongs to it (retries included)."""
+        with self._lock:
+            index = len(self._calls)
+            at = self.clock.now() - self.origin if t_s is None else t_s
+            self._calls.append(RecordedCall(at, provider, dict(request)))
+        token = _current_call.set(index)
+        try:
+            yield index
+        finally:
+            _current_call.reset(token)
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(self._steps)
+
+    # -- internals used by the transport
+
+    def _call_for_attempt(self) -> int:
+        call = _current_call.get()
+        if call is not None:
+            return call
+        with self._lock:  # an attempt outside any call() is its own call
+            self._calls.append(RecordedCall(self.clock.now() - self.origin, "http", {}))
+            return len(self._calls) - 1
+
+    def _interactions(self) -> int:
+        if self._cassette is None:
+            raise RuntimeError("use the Recorder as a context manager")
+        return len(self._cassette.data)
+
+    def _add(self, step: Step) -> None:
+        with self._lock:
+            self._steps.append(step)
+
+
+def wall_date(clock: Callable[[], float] = time.time) -> str:
+    """Today's date for a live recording's provenance (UTC)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(clock()))
