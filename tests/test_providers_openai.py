@@ -980,7 +980,9 @@ def test_x_should_retry_overrides() -> None:
 # --------------------------------------------------------------------------- chat streams
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> dict:
+def chunk(
+    delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "chatcmpl-s",
         "object": "chat.completion.chunk",
@@ -1151,7 +1153,9 @@ RESP_START = rev(
 )
 
 
-def completed(output: list[dict[str, Any]], status: str = "completed", **extra: Any) -> dict:
+def completed(
+    output: list[dict[str, Any]], status: str = "completed", **extra: Any
+) -> dict[str, Any]:
     return rev(
         f"response.{status}",
         response={
