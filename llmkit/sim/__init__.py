@@ -1,0 +1,43 @@
+"""A deterministic provider simulator: OpenAI, Anthropic and OpenRouter on your own clock.
+
+Use it in process (:class:`SimTransport`, :class:`AsyncSimTransport`) for fast tests on a
+virtual clock, or served over real HTTP (:class:`SimServer`, ``llmkit sim serve``) so the
+official SDKs and any other client can be pointed at it with ``base_url``.
+"""
+
+from llmkit.sim.core import SIM_VERSION, Chunk, SimResponse, Simulator
+from llmkit.sim.faults import Fault, FaultRule
+from llmkit.sim.latency import DEFAULT_LATENCY, ZERO_LATENCY, LatencyModel, ModelProfile
+from llmkit.sim.ratelimit import RateLimits
+from llmkit.sim.scenarios import SCENARIOS, Scenario, get_scenario, register
+from llmkit.sim.transport import AsyncSimTransport, SimTransport
+
+__all__ = [
+    "DEFAULT_LATENCY",
+    "SCENARIOS",
+    "SIM_VERSION",
+    "ZERO_LATENCY",
+    "AsyncSimTransport",
+    "Chunk",
+    "Fault",
+    "FaultRule",
+    "LatencyModel",
+    "ModelProfile",
+    "RateLimits",
+    "Scenario",
+    "SimResponse",
+    "SimServer",
+    "SimTransport",
+    "Simulator",
+    "get_scenario",
+    "register",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The server pulls in aiohttp; only pay for it when it is used.
+    if name == "SimServer":
+        from llmkit.sim.server import SimServer  # noqa: PLC0415
+
+        return SimServer
+    raise AttributeError(name)

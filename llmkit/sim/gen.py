@@ -1,0 +1,207 @@
+"""Deterministic completions: the same seed and request give the same words and usage.
+
+Text is drawn from a small vocabulary, one word per token, so output usage is exact and a
+stream's chunks reassemble into the non-streamed text. Input tokens are ``len(prompt) / 4``,
+roughly what real tokenizers give for English.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Call", "Completion", "ToolSpec", "complete", "count_tokens", "text_of"]
+
+VOCAB: tuple[str, ...] = (
+    "the",
+    "a",
+    "model",
+    "answer",
+    "is",
+    "simple",
+    "and",
+    "clear",
+    "request",
+    "token",
+    "stream",
+    "latency",
+    "budget",
+    "retry",
+    "cache",
+    "service",
+    "response",
+    "signal",
+    "value",
+    "result",
+    "careful",
+    "quick",
+    "steady",
+    "small",
+    "large",
+    "river",
+    "stone",
+    "light",
+    "orange",
+    "garden",
+    "window",
+    "paper",
+    "north",
+    "quiet",
+    "bright",
+    "number",
+    "system",
+    "layer",
+    "forest",
+    "of",
+    "to",
+    "in",
+    "with",
+    "for",
+    "on",
+    "that",
+    "this",
+    "it",
+    "we",
+    "you",
+    "can",
+    "will",
+    "should",
+    "might",
+    "every",
+    "some",
+    "more",
+    "less",
+    "first",
+    "last",
+    "next",
+    "each",
+    "time",
+    "data",
+)
+_TOOL_WORDS = ("tool", "function", "call ", "use the", "look up", "lookup")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A parsed request, provider-neutral."""
+
+    provider: str
+    api: str
+    """``chat``, ``responses`` or ``messages``."""
+    model: str
+    stream: bool
+    prompt: str
+    max_tokens: int | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    last_is_tool_result: bool = False
+    include_usage: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    pieces: tuple[str, ...]
+    """Text deltas, one per output token; ``"".join(pieces)`` is the text."""
+    finish: str
+    """``stop``, ``length`` or ``tool_calls`` (each wire renames it)."""
+    input_tokens: int
+    output_tokens: int
+    tool_name: str | None = None
+    tool_args: str = ""
+    """JSON arguments of the tool call, if any."""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def count_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def text_of(content: Any) -> str:
+    """Text of a message content: a string, or a list of parts with ``text`` fields."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        out = []
+        for part in content:
+            if isinstance(part, Mapping):
+                t = part.get("text")
+                if isinstance(t, str):
+                    out.append(t)
+                elif "content" in part:  # tool results nest content
+                    out.append(text_of(part["content"]))
+                elif "output" in part and isinstance(part["output"], str):
+                    out.append(part["output"])
+            elif isinstance(part, str):
+                out.append(part)
+        return "\n".join(out)
+    return ""
+
+
+def _args_for(schema: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
+    props = schema.get("properties")
+    out: dict[str, Any] = {}
+    if not isinstance(props, Mapping):
+        return out
+    for name, spec in props.items():
+        kind = spec.get("type") if isinstance(spec, Mapping) else None
+        enum = spec.get("enum") if isinstance(spec, Mapping) else None
+        if isinstance(enum, list) and enum:
+            out[name] = enum[rng.randrange(len(enum))]
+        elif kind == "integer":
+            out[name] = rng.randint(1, 1000)
+        elif kind == "number":
+            out[name] = round(rng.uniform(0, 100), 2)
+        elif kind == "boolean":
+            out[name] = rng.random() < 0.5
+        elif kind == "array":
+            out[name] = [VOCAB[rng.randrange(len(VOCAB))]]
+        elif kind == "object":
+            out[name] = {}
+        else:
+            out[name] = VOCAB[rng.randrange(len(VOCAB))]
+    return out
+
+
+def _wanted_tool(call: Call, last_user: str) -> ToolSpec | None:
+    if not call.tools or call.last_is_tool_result:
+        return None
+    low = last_user.lower()
+    for tool in call.tools:
+        if tool.name.lower() in low:
+            return tool
+    if any(w in low for w in _TOOL_WORDS):
+        return call.tools[0]
+    return None
+
+
+def complete(
+    call: Call, rng: random.Random, *, median_tokens: int, last_user: str, input_tokens: int
+) -> Completion:
+    """Draw the answer. ``rng`` should be seeded from the scenario seed and the request."""
+    tool = _wanted_tool(call, last_user)
+    if tool is not None:
+        args = json.dumps(_args_for(tool.parameters, rng), separators=(",", ":"))
+        n = count_tokens(args) + 5
+        return Completion((), "tool_calls", input_tokens, n, tool.name, args)
+    n = max(1, round(rng.lognormvariate(math.log(median_tokens), 0.5)))
+    finish = "stop"
+    if call.max_tokens is not None and n > call.max_tokens:
+        n, finish = call.max_tokens, "length"
+    words = [VOCAB[i] for i in rng.choices(range(len(VOCAB)), k=n)]
+    pieces = [words[0].capitalize()] + [" " + w for w in words[1:]]
+    if finish == "stop":
+        pieces[-1] += "."
+    return Completion(tuple(pieces), finish, input_tokens, n)

@@ -1,0 +1,244 @@
+"""The simulator over real HTTP on 127.0.0.1 (aiohttp), for SDKs and out-of-process clients.
+
+One server answers every provider's paths: point the OpenAI SDK at ``{url}/v1``, the Anthropic
+SDK at ``{url}`` and OpenRouter clients at ``{url}/api/v1``. Delays really sleep here, divided
+by ``time_scale``; the simulator's own clock runs ``time_scale`` times faster than the wall, so
+fault windows and rate-limit minutes shrink with it, and headers (``retry-after``, resets)
+speak simulated seconds. Resets and truncation are real: the connection is aborted, or the
+body ends early.
+
+The per-request path is kept lean (no access log, one dict lookup per route, sleeps batched
+when the scaled delay is under a millisecond) because benchmarks push thousands of requests a
+second through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from llmkit.clock import Clock, system_clock
+from llmkit.sim.core import SimResponse, Simulator
+from llmkit.sim.scenarios import Scenario
+
+__all__ = ["ScaledClock", "SimServer", "make_app", "serve"]
+
+_MIN_SLEEP = 0.001
+"""Real seconds: shorter waits are carried over and slept in one go."""
+
+
+class ScaledClock:
+    """Simulated time that runs ``scale`` times faster than ``base`` (sleeps are shortened)."""
+
+    __slots__ = ("_base", "_t0", "_wall0", "scale")
+
+    def __init__(self, scale: float = 1.0, base: Clock = system_clock) -> None:
+        if not scale > 0:
+            raise ValueError("time_scale must be > 0")
+        self.scale = scale
+        self._base = base
+        self._t0 = base.now()
+        self._wall0 = base.wall()
+
+    def now(self) -> float:
+        return (self._base.now() - self._t0) * self.scale
+
+    def wall(self) -> float:
+        return self._wall0 + self.now()
+
+    def sleep(self, seconds: float) -> None:
+        self._base.sleep(seconds / self.scale)
+
+    async def asleep(self, seconds: float) -> None:
+        await self._base.asleep(seconds / self.scale)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock(scale={self.scale})"
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def make_app(sim: Simulator, time_scale: float = 1.0) -> web.Application:
+    """An aiohttp app that plays ``sim``'s plans out in real (scaled) time."""
+    scale = float(time_scale)
+    if not scale > 0:
+        raise ValueError("time_scale must be > 0")
+    sleep = asyncio.sleep
+
+    async def play(request: web.Request, plan: SimResponse) -> web.StreamResponse:
+        resp = web.StreamResponse(status=plan.status, headers=plan.headers)
+        await resp.prepare(request)
+        owed = 0.0
+        for chunk in plan.chunks:
+            owed += chunk.delay / scale
+            if owed >= _MIN_SLEEP:
+                await sleep(owed)
+                owed = 0.0
+            await resp.write(chunk.data)
+        if plan.abort == "hang":
+            await sleep(plan.hang_seconds / scale)
+        if plan.abort is not None:
+            _abort(request)
+            raise asyncio.CancelledError
+        await resp.write_eof()
+        return resp
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        plan = sim.handle(request.method, request.path, request.headers, body)
+        if plan.delay > 0:
+            await sleep(plan.delay / scale)
+        if not plan.headers_sent:
+            if plan.abort == "hang":
+                await sleep(plan.hang_seconds / scale)
+            _abort(request)
+            raise asyncio.CancelledError
+        if len(plan.chunks) == 1 and plan.abort is None and not plan.stream:
+            return web.Response(status=plan.status, headers=plan.headers, body=plan.chunks[0].data)
+        return await play(request, plan)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+class SimServer:
+    """A served simulator in a background thread, on a free port by default::
+
+    with SimServer("rate-limited", time_scale=100) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str = "healthy",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+        time_scale: float = 1.0,
+        simulator: Simulator | None = None,
+    ) -> None:
+        self.clock = ScaledClock(time_scale)
+        self.simulator = (
+            simulator if simulator is not None else Simulator(scenario, self.clock, seed=seed)
+        )
+        self.host = host
+        self.port = port
+        self.time_scale = time_scale
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def openrouter_base_url(self) -> str:
+        return self.base_url + "/api/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    async def _start(self) -> None:
+        app = make_app(self.simulator, self.time_scale)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024)
+        await site.start()
+        self._runner = runner
+        addr: Any = runner.addresses[0]
+        self.port = int(addr[1])
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._start())
+        except BaseException as exc:  # report bind errors to start()
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            if self._runner is not None:
+                loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def start(self) -> str:
+        """Start serving; returns the base URL once the port is bound."""
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        self._thread = threading.Thread(target=self._run, name="llmkit-sim", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            raise OSError(f"cannot serve on {self.host}:{self.port}: {self._error}") from (
+                self._error
+            )
+        return self.base_url
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):  # already closed
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = self._loop = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    scenario: Scenario | str = "healthy",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    seed: int | None = None,
+    time_scale: float = 1.0,
+    on_ready: Callable[[SimServer], None] | None = None,
+) -> None:
+    """Serve until interrupted (the ``llmkit sim serve`` command)."""
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    server = SimServer(scenario, host=host, port=port, seed=seed, time_scale=time_scale)
+    server.start()
+    if on_ready is not None:
+        on_ready(server)
+    try:
+        while server._thread is not None and server._thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
