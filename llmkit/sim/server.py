@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -220,6 +221,10 @@ class SimServer:
         self.stop()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(
     scenario: Scenario | str = "healthy",
     *,
@@ -231,6 +236,8 @@ def serve(
 ) -> None:
     """Serve until interrupted (the ``llmkit sim serve`` command)."""
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly under process managers
     server = SimServer(scenario, host=host, port=port, seed=seed, time_scale=time_scale)
     server.start()
     if on_ready is not None:

@@ -1,0 +1,155 @@
+"""The ``llmkit`` command line.
+
+One ``_add_<name>(subparsers)`` function per command registers its arguments and sets
+``func``; adding a command is a local change: write the function, add it to ``_COMMANDS``.
+Bad arguments print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one clear line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _scenario_name(value: str) -> str:
+    from llmkit.sim.scenarios import SCENARIOS  # noqa: PLC0415 - keep `llmkit --help` fast
+
+    if value not in SCENARIOS:
+        known = ", ".join(sorted(SCENARIOS))
+        raise argparse.ArgumentTypeError(f"unknown scenario {value!r}; known: {known}")
+    return value
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be within 0..65535, got {port}")
+    return port
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return x
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from llmkit.sim.scenarios import SCENARIOS  # noqa: PLC0415
+
+    width = max(len(name) for name in SCENARIOS)
+    for name in sorted(SCENARIOS):
+        print(f"{name:<{width}}  {SCENARIOS[name].description}")
+    return 0
+
+
+def _add_scenarios(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    p = subparsers.add_parser("scenarios", help="list the simulator's named scenarios")
+    p.set_defaults(func=_cmd_scenarios)
+
+
+# --------------------------------------------------------------------------- sim
+
+
+def _cmd_sim_serve(args: argparse.Namespace) -> int:
+    from llmkit.sim.server import SimServer, serve  # noqa: PLC0415
+
+    def ready(server: SimServer) -> None:
+        url = server.base_url
+        sc = server.simulator.scenario
+        print(
+            f"llmkit sim: scenario {sc.name!r} (seed {sc.seed}, time scale {args.time_scale:g}) "
+            f"serving on {url}\n"
+            f"  OpenAI base_url:     {url}/v1\n"
+            f"  Anthropic base_url:  {url}\n"
+            f"  OpenRouter base_url: {url}/api/v1\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+
+    try:
+        serve(
+            args.scenario,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            on_ready=ready,
+        )
+    except OSError as exc:
+        print(f"llmkit sim serve: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_sim(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    p = subparsers.add_parser("sim", help="run the provider simulator")
+    sub = p.add_subparsers(dest="sim_command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    s = sub.add_parser("serve", help="serve the simulator over HTTP")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=_port, default=8000, help="port (0 picks a free one)")
+    s.add_argument(
+        "--scenario",
+        type=_scenario_name,
+        default="healthy",
+        help="named scenario (see `llmkit scenarios`)",
+    )
+    s.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    s.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="run simulated time this many times faster than the wall clock",
+    )
+    s.set_defaults(func=_cmd_sim_serve)
+
+
+# --------------------------------------------------------------------------- main
+
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
+    _add_scenarios,
+    _add_sim,
+)
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="llmkit", description="Operate products on LLM APIs.")
+    from llmkit import __version__  # noqa: PLC0415
+
+    parser.add_argument("--version", action="version", version=f"llmkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for add in _COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
