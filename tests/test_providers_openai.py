@@ -743,6 +743,17 @@ CASES: list[tuple[str, int, Any, str, bool]] = [
         False,
     ),
     (
+        "invalid_prompt_flagged",
+        400,
+        err_body(
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+            "invalid_request_error",
+            "invalid_prompt",
+        ),
+        "content_filter",
+        False,
+    ),
+    (
         "content_policy",
         400,
         err_body("policy", "invalid_request_error", "content_policy_violation"),

@@ -375,6 +375,21 @@ def test_retry_after_headers() -> None:
     assert OR.classify(make_response(429, or_error(429, "x"))).retry_after is None
 
 
+def test_retry_after_from_ratelimit_reset_epoch_ms() -> None:
+    reset_ms = str(int((time.time() + 30) * 1000))
+    err = OR.classify(
+        make_response(
+            429,
+            or_error(429, "Rate limit exceeded: free-models-per-min"),
+            headers={"x-ratelimit-reset": reset_ms, "x-ratelimit-remaining": "0"},
+        )
+    )
+    assert err.retry_after is not None
+    assert 20 < err.retry_after <= 31
+    junk = OR.classify(make_response(429, or_error(429, "x"), headers={"x-ratelimit-reset": "?"}))
+    assert junk.retry_after is None
+
+
 def test_x_should_retry_overrides() -> None:
     err = OR.classify(make_response(502, or_error(502, "x"), headers={"x-should-retry": "false"}))
     assert err.kind == "server_error"

@@ -163,6 +163,11 @@ _CONTEXT_RE = re.compile(
 )
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
+# OpenAI's Responses API says ``invalid_prompt`` for a flagged prompt; Azure says it in words.
+_FILTER_RE = re.compile(
+    r"flagged as potentially violating|usage polic(y|ies)|content management policy",
+    re.IGNORECASE,
+)
 _NOT_FOUND_CODES = frozenset({"model_not_found", "not_found", "not_found_error"})
 _OVERLOADED_TYPES = frozenset({"overloaded", "overloaded_error", "engine_overloaded"})
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
@@ -264,8 +269,10 @@ def error_from_payload(
         eff_status in (None, 400, 413, 422) and _CONTEXT_RE.search(message)
     ):
         cls = ContextLengthError
-    elif lowered & _FILTER_CODES or (
-        eff_status == 403 and ("reasons" in metadata or "flagged_input" in metadata)
+    elif (
+        lowered & _FILTER_CODES
+        or (eff_status == 403 and ("reasons" in metadata or "flagged_input" in metadata))
+        or (eff_status in (None, 400) and _FILTER_RE.search(message))
     ):
         cls = ContentFilterError
     elif lowered & _NOT_FOUND_CODES and (eff_status is None or eff_status < 500):

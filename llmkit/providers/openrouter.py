@@ -16,10 +16,13 @@ What differs from OpenAI, and where it is handled:
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Literal
 
 import httpx
 
+from llmkit.errors import LLMError, RateLimitError
 from llmkit.providers.base import StreamParser, json_body
 from llmkit.providers.openai_chat import (
     OpenAIChatAdapter,
@@ -71,10 +74,27 @@ class OpenRouterAdapter(OpenAIChatAdapter):
             return parse_responses_body(json_body(response, self.name), response, self.name)
         return super().parse_response(response)
 
+    def classify(self, response: httpx.Response) -> LLMError:
+        err = super().classify(response)
+        if isinstance(err, RateLimitError) and err.retry_after is None:
+            err.retry_after = _reset_epoch_ms(response.headers.get("x-ratelimit-reset"))
+        return err
+
     def stream_parser(self, response: httpx.Response) -> StreamParser:
         if _is_responses(response):
             return OpenAIResponsesStreamParser(response, self.name)
         return super().stream_parser(response)
+
+
+def _reset_epoch_ms(value: str | None, *, now: float | None = None) -> float | None:
+    """OpenRouter's ``X-RateLimit-Reset`` is a Unix time in milliseconds."""
+    try:
+        at = float(value) / 1000.0 if value else None
+    except ValueError:
+        return None
+    if at is None or not math.isfinite(at):
+        return None
+    return max(0.0, at - (time.time() if now is None else now))
 
 
 def _is_responses(response: httpx.Response) -> bool:
