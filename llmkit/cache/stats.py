@@ -1,0 +1,102 @@
+"""What the cache saved: hits, misses, tokens, latency and (when prices are known) money."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from llmkit.types import ChatResponse, Usage
+
+__all__ = ["CacheStats", "Pricer", "StatsRecorder"]
+
+
+class Pricer(Protocol):
+    """The cost of one response's usage, or None when the model's price is unknown."""
+
+    def cost(self, provider: str, model: str | None, usage: Usage) -> Decimal | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    stores: int = 0
+    skipped: int = 0
+    """Calls the cache did not consider (not deterministic, opted out, unhashable extra)."""
+    stale_served: int = 0
+    corrupt: int = 0
+    """Entries that could not be decoded (ignored, logged, replaced)."""
+    errors: int = 0
+    """Backend failures (the call went on without the cache)."""
+    tokens_saved: int = 0
+    latency_saved: float = 0.0
+    """Sum of the original latencies of the answers served from cache (seconds)."""
+    cost_saved: Decimal | None = None
+    """Sum over priced hits; None when no hit had a known price."""
+    unpriced_hits: int = 0
+    """Hits whose cost is unknown (not in ``cost_saved``)."""
+
+    @property
+    def hit_rate(self) -> float | None:
+        looked = self.hits + self.misses
+        return None if looked == 0 else self.hits / looked
+
+
+class StatsRecorder:
+    """Thread-safe counters behind :class:`CacheStats` snapshots."""
+
+    def __init__(self, pricer: Pricer | None = None) -> None:
+        self.pricer = pricer
+        self._lock = threading.Lock()
+        self._s = CacheStats()
+
+    def snapshot(self) -> CacheStats:
+        return self._s
+
+    def _bump(self, **changes: object) -> None:
+        with self._lock:
+            values = {name: getattr(self._s, name) for name in CacheStats.__slots__}
+            for name, delta in changes.items():
+                values[name] = delta if name == "cost_saved" else values[name] + delta
+            self._s = CacheStats(**values)
+
+    def hit(self, response: ChatResponse, *, stale: bool = False) -> None:
+        tokens = response.usage.total_tokens or 0
+        cost = None
+        if self.pricer is not None:
+            cost = self.pricer.cost(response.provider, response.model, response.usage)
+        with self._lock:
+            s = self._s
+            total = s.cost_saved
+            if cost is not None:
+                total = cost if total is None else total + cost
+            self._s = CacheStats(
+                hits=s.hits + 1,
+                misses=s.misses,
+                stores=s.stores,
+                skipped=s.skipped,
+                stale_served=s.stale_served + int(stale),
+                corrupt=s.corrupt,
+                errors=s.errors,
+                tokens_saved=s.tokens_saved + tokens,
+                latency_saved=s.latency_saved + (response.latency or 0.0),
+                cost_saved=total,
+                unpriced_hits=s.unpriced_hits + int(cost is None),
+            )
+
+    def miss(self) -> None:
+        self._bump(misses=1)
+
+    def store(self) -> None:
+        self._bump(stores=1)
+
+    def skip(self) -> None:
+        self._bump(skipped=1)
+
+    def corrupt(self) -> None:
+        self._bump(corrupt=1)
+
+    def error(self) -> None:
+        self._bump(errors=1)

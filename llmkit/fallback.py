@@ -1,0 +1,404 @@
+"""Fallback along an ordered chain of targets, and graceful degradation when all of them fail.
+
+A :class:`Target` is a route to a model: a handler (usually another client's layer stack, or
+``None`` for "the rest of this stack") plus the model to ask for. The chain is tried in order.
+Which failures move on is a pure policy, :class:`FallbackPolicy`:
+
+=====================  ==========================================================
+failure                what happens
+=====================  ==========================================================
+retryable kinds        next target (the target's own retry layer already gave up)
+``circuit open``       next target, without spending an attempt
+``quota_exhausted``    next target on *another* provider
+``context_length``     next target with a larger ``context_window``; none → raise
+``content_filter``     the configured alternative target; none → raise
+``auth``,              raised at once: a fallback must not mask a caller's bug
+``bad_request``, ...
+deadline exceeded      the chain stops (the deadline is shared by the whole chain)
+=====================  ==========================================================
+
+When the chain ends without an answer, either a :class:`DegradeStep` answers (a stale cache
+entry, a canned reply, a smaller model) and the response says so in ``degraded``, or
+:class:`AllTargetsFailedError` is raised.
+
+Why :class:`AllTargetsFailedError` is both an ``ExceptionGroup`` and an ``LLMError``: as a group
+it keeps every target's failure with its traceback (``except* RateLimitError`` works, as in
+pydantic-ai's ``FallbackExceptionGroup``); as an ``LLMError`` it does not escape code that
+already catches ``LLMError`` and reads ``kind``/``retryable``/``retry_after`` (they summarize
+the group: kind and retryable of the failure that ended the chain, the soonest retry_after).
+
+Telemetry: ``ctx.notes["served_by"]`` names the target that answered, ``ctx.notes["fallback"]``
+lists every target that was tried or passed over, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from llmkit.breaker import CircuitOpenError
+from llmkit.errors import DeadlineExceededError, ErrorKind, LLMError
+from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.types import ChatRequest, ChatResponse
+
+__all__ = [
+    "MOVE_ON_KINDS",
+    "AllTargetsFailedError",
+    "Canned",
+    "Decision",
+    "DegradeStep",
+    "FallbackLayer",
+    "FallbackPolicy",
+    "SmallerModel",
+    "Target",
+]
+
+MOVE_ON_KINDS: frozenset[ErrorKind] = frozenset(
+    {
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.OVERLOADED,
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.INVALID_RESPONSE,
+    }
+)
+"""Transient kinds: once a target's retries are spent, the next target may still answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One route in the chain.
+
+    ``handler``/``ahandler`` send the request to this target (the rest of the client's own
+    stack when None). ``model`` replaces the request's model. ``provider`` and
+    ``context_window`` let the policy pick the right next target for quota and context-length
+    failures.
+    """
+
+    name: str
+    model: str | None = None
+    provider: str | None = None
+    context_window: int | None = None
+    handler: Handler | None = field(default=None, compare=False)
+    ahandler: AsyncHandler | None = field(default=None, compare=False)
+
+    def prepare(self, request: ChatRequest) -> ChatRequest:
+        return request if self.model is None else request.with_(model=self.model)
+
+
+class Action(StrEnum):
+    TRY = "try"
+    RAISE = "raise"
+    """Re-raise this error as is (not masked)."""
+    STOP = "stop"
+    """End the chain: degrade, or raise AllTargetsFailedError."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    index: int | None = None
+    reason: str = ""
+    passed_over: tuple[tuple[int, str], ...] = ()
+    """Targets between the failed one and ``index`` that were skipped, with why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackPolicy:
+    """Decides, from a failure, which target comes next (pure: no I/O, no clock)."""
+
+    move_on_kinds: frozenset[ErrorKind] = MOVE_ON_KINDS
+    content_filter_target: str | None = None
+    """Name of the target to use when a response is blocked by a content filter."""
+
+    def reason(self, error: BaseException) -> str | None:
+        """Why this failure may move on (a telemetry word), or None if it must be raised."""
+        if isinstance(error, CircuitOpenError):
+            return "circuit_open"
+        if isinstance(error, DeadlineExceededError):
+            return "deadline"
+        if not isinstance(error, LLMError):
+            return None  # a bug or a cancellation is never masked
+        if error.kind in (
+            ErrorKind.QUOTA_EXHAUSTED,
+            ErrorKind.CONTEXT_LENGTH,
+            ErrorKind.CONTENT_FILTER,
+        ):
+            return str(error.kind)
+        if error.kind in self.move_on_kinds:
+            return str(error.kind)
+        return None
+
+    def decide(
+        self, error: BaseException, targets: Sequence[Target], failed: int, tried: set[int]
+    ) -> Decision:
+        reason = self.reason(error)
+        if reason is None:
+            return Decision(Action.RAISE, reason="not masked")
+        if reason == "deadline":
+            return Decision(Action.STOP, reason="deadline")
+        if reason == "content_filter":
+            for i, t in enumerate(targets):
+                if t.name == self.content_filter_target and i not in tried:
+                    return Decision(Action.TRY, i, reason)
+            return Decision(Action.RAISE, reason="no content-filter alternative")
+        passed: list[tuple[int, str]] = []
+        here = targets[failed]
+        for i in range(failed + 1, len(targets)):
+            if i in tried:
+                continue
+            why_not = self._unfit(reason, here, targets[i])
+            if why_not is None:
+                return Decision(Action.TRY, i, reason, tuple(passed))
+            passed.append((i, why_not))
+        if reason == "context_length":
+            return Decision(
+                Action.RAISE, reason="no larger-context target", passed_over=tuple(passed)
+            )
+        return Decision(Action.STOP, reason=reason, passed_over=tuple(passed))
+
+    @staticmethod
+    def _unfit(reason: str, failed: Target, candidate: Target) -> str | None:
+        if reason == "quota_exhausted" and (
+            failed.provider is not None and candidate.provider == failed.provider
+        ):
+            return f"same provider {candidate.provider} (quota exhausted)"
+        if reason == "context_length":
+            have = candidate.context_window
+            need = failed.context_window
+            if have is None or (need is not None and have <= need):
+                return f"context window {have} not larger than {need}"
+        return None
+
+
+class AllTargetsFailedError(LLMError, ExceptionGroup[Exception]):
+    """Every target failed (and no degradation step answered).
+
+    ``exceptions`` holds one error per target tried (a skipped target contributes its
+    :class:`CircuitOpenError`), in chain order; ``targets`` names them. ``kind``, ``retryable``
+    and ``provider`` are those of the failure that ended the chain; ``retry_after`` is the
+    soonest any target said it may be tried again.
+    """
+
+    kind = ErrorKind.SERVER_ERROR  # replaced per instance, see __init__
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
+    ) -> AllTargetsFailedError:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(
+        self, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
+    ) -> None:
+        ExceptionGroup.__init__(self, message, exceptions)
+        last = exceptions[-1]
+        llm = [e for e in exceptions if isinstance(e, LLMError)]
+        waits = [e.retry_after for e in llm if e.retry_after is not None]
+        self.targets = tuple(targets)
+        self.provider = last.provider if isinstance(last, LLMError) else None
+        self.status = last.status if isinstance(last, LLMError) else None
+        self.request_id = last.request_id if isinstance(last, LLMError) else None
+        self.retry_after = min(waits) if waits else None
+        self.retryable = last.retryable if isinstance(last, LLMError) else False
+        self.code = "all_targets_failed"
+        if isinstance(last, LLMError):
+            self.__dict__["kind"] = last.kind
+
+    def __str__(self) -> str:
+        parts = [
+            f"{name}: {e.kind if isinstance(e, LLMError) else type(e).__name__}"
+            for name, e in zip(self.targets, self.exceptions, strict=False)
+        ]
+        return f"[{self.kind}] {self.message} ({'; '.join(parts)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, list(self.exceptions), self.targets))
+
+
+class DegradeStep(Protocol):
+    """A last resort when every target failed; returns None when it has nothing to offer."""
+
+    reason: str
+
+    def degrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse | None: ...
+
+    async def adegrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Canned:
+    """Answer with a fixed text (\"The assistant is busy, try again shortly.\")."""
+
+    text: str
+    reason: str = "canned"
+    provider: str = "canned"
+
+    def degrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse:
+        return ChatResponse(
+            text=self.text, model=None, provider=self.provider, finish_reason="stop"
+        )
+
+    async def adegrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse:
+        return self.degrade(request, ctx, failure)
+
+
+@dataclass(frozen=True, slots=True)
+class SmallerModel:
+    """Ask a smaller (cheaper, less loaded) model; None if it fails too."""
+
+    target: Target
+    reason: str = "smaller_model"
+
+    def degrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse | None:
+        if self.target.handler is None:
+            raise ValueError(f"degrade target {self.target.name!r} needs a handler")
+        try:
+            return self.target.handler(self.target.prepare(request), ctx)
+        except LLMError:
+            return None
+
+    async def adegrade(
+        self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError
+    ) -> ChatResponse | None:
+        if self.target.ahandler is None:
+            raise ValueError(f"degrade target {self.target.name!r} needs an ahandler")
+        try:
+            return await self.target.ahandler(self.target.prepare(request), ctx)
+        except LLMError:
+            return None
+
+
+class _Chain:
+    """One call's walk along the targets: the shared bookkeeping of both drivers."""
+
+    def __init__(self, layer: FallbackLayer, ctx: CallContext) -> None:
+        self.layer = layer
+        self.ctx = ctx
+        self.index: int | None = 0
+        self.tried: set[int] = set()
+        self.failures: list[Exception] = []
+        self.names: list[str] = []
+        self.log: list[dict[str, Any]] = ctx.notes.setdefault("fallback", [])
+
+    def target(self) -> Target | None:
+        """The next target to call, or None when the chain is over."""
+        if self.index is None:
+            return None
+        remaining = self.ctx.remaining()
+        if remaining is not None and remaining <= 0:
+            t = self.layer.targets[self.index]
+            self._fail(t, DeadlineExceededError("the call's deadline ran out before this target"))
+            self.log[-1]["outcome"] = "skipped"
+            return None
+        self.tried.add(self.index)
+        return self.layer.targets[self.index]
+
+    def success(self, target: Target, response: ChatResponse) -> ChatResponse:
+        self.log.append({"target": target.name, "outcome": "served"})
+        self.ctx.notes["served_by"] = target.name
+        return response
+
+    def failure(self, target: Target, error: BaseException) -> None:
+        """Record the failure and move on, or re-raise it when it must not be masked."""
+        assert self.index is not None
+        decision = self.layer.policy.decide(error, self.layer.targets, self.index, self.tried)
+        if decision.action is Action.RAISE or not isinstance(error, Exception):
+            self.log.append({"target": target.name, "outcome": "raised", "kind": _kind(error)})
+            raise error
+        self._fail(target, error)
+        if isinstance(error, CircuitOpenError):
+            self.log[-1]["outcome"] = "skipped"
+        for i, why in decision.passed_over:
+            self.log.append({"target": self.layer.targets[i].name, "outcome": "passed", "why": why})
+        self.index = decision.index if decision.action is Action.TRY else None
+
+    def _fail(self, target: Target, error: Exception) -> None:
+        self.failures.append(error)
+        self.names.append(target.name)
+        self.log.append({"target": target.name, "outcome": "failed", "kind": _kind(error)})
+
+    def group(self) -> AllTargetsFailedError:
+        n = len(self.layer.targets)
+        return AllTargetsFailedError(f"all {n} fallback targets failed", self.failures, self.names)
+
+    def degraded(self, step: DegradeStep, response: ChatResponse) -> ChatResponse:
+        self.ctx.notes["degraded"] = step.reason
+        self.ctx.notes["served_by"] = f"degrade:{step.reason}"
+        return response.with_(degraded=step.reason)
+
+
+def _kind(error: BaseException) -> str:
+    return str(error.kind) if isinstance(error, LLMError) else type(error).__name__
+
+
+@dataclass(slots=True)
+class FallbackLayer:
+    """Tries ``targets`` in order under ``policy``; degrades through ``degrade`` at the end.
+
+    A target whose handler is None is served by the rest of this stack (``next``), so the
+    usual set-up is ``[Target("primary"), Target("backup", handler=other_client_stack)]``.
+    The call context (and so its deadline) is shared by every target.
+    """
+
+    targets: Sequence[Target]
+    policy: FallbackPolicy = field(default_factory=FallbackPolicy)
+    degrade: Sequence[DegradeStep] = ()
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ValueError("a fallback chain needs at least one target")
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"target names must be unique, got {names}")
+        cf = self.policy.content_filter_target
+        if cf is not None and cf not in names:
+            raise ValueError(f"content_filter_target {cf!r} is not a target name")
+
+    def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
+        chain = _Chain(self, ctx)
+        while (target := chain.target()) is not None:
+            handler = target.handler or next
+            try:
+                response = handler(target.prepare(request), ctx)
+            except BaseException as exc:
+                chain.failure(target, exc)
+                continue
+            return chain.success(target, response)
+        group = chain.group()
+        for step in self.degrade:
+            answer = step.degrade(request, ctx, group)
+            if answer is not None:
+                return chain.degraded(step, answer)
+        raise group
+
+    async def ahandle(
+        self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
+    ) -> ChatResponse:
+        chain = _Chain(self, ctx)
+        while (target := chain.target()) is not None:
+            handler = target.ahandler or next
+            try:
+                response = await handler(target.prepare(request), ctx)
+            except BaseException as exc:
+                chain.failure(target, exc)
+                continue
+            return chain.success(target, response)
+        group = chain.group()
+        for step in self.degrade:
+            answer = await step.adegrade(request, ctx, group)
+            if answer is not None:
+                return chain.degraded(step, answer)
+        raise group

@@ -1,0 +1,223 @@
+"""The cache layer around a fake inner handler, on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from llmkit.cache import (
+    CacheLayer,
+    CacheUnavailableError,
+    MemoryCache,
+    SQLiteCache,
+    cache_key,
+    replay_stream,
+)
+from llmkit.clock import VirtualClock
+from llmkit.layers import CallContext
+from llmkit.types import ChatRequest, ChatResponse, Message, ToolCall, Usage
+
+REQ = ChatRequest(model="m", messages=(Message("user", "What is 2+2?"),), temperature=0)
+
+
+class Inner:
+    def __init__(self, response: ChatResponse | None = None, latency: float = 2.0) -> None:
+        self.calls = 0
+        self.latency = latency
+        self.response = response or ChatResponse(
+            "4", "m", "openai", usage=Usage(12, 3), finish_reason="stop"
+        )
+
+    def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        self.calls += 1
+        ctx.clock.sleep(self.latency)
+        return self.response.with_(latency=self.latency)
+
+    async def acall(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        self.calls += 1
+        await ctx.clock.asleep(self.latency)
+        return self.response.with_(latency=self.latency)
+
+
+class Prices:
+    def cost(self, provider: str, model: str | None, usage: Usage) -> Decimal | None:
+        if model != "m":
+            return None
+        return Decimal("0.001") * (usage.input_tokens or 0) + Decimal("0.002") * (
+            usage.output_tokens or 0
+        )
+
+
+def ctx(clock: VirtualClock) -> CallContext:
+    return CallContext("openai", clock=clock)
+
+
+def test_miss_then_hit_with_stats() -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock), ttl=60, pricer=Prices())
+    inner = Inner()
+    c1 = ctx(clock)
+    first = layer.handle(REQ, c1, inner)
+    assert (first.cached, c1.notes["cache"]) == (False, "store")
+    c2 = ctx(clock)
+    t0 = clock.now()
+    second = layer.handle(REQ.with_(tags={"job": "x"}), c2, inner)
+    assert inner.calls == 1
+    assert second.cached
+    assert second.text == "4"
+    assert second.latency == 0.0
+    assert clock.now() == t0  # a hit costs no (virtual) time
+    assert c2.notes["cache"] == "hit"
+    s = layer.stats
+    assert (s.hits, s.misses, s.stores) == (1, 1, 1)
+    assert s.tokens_saved == 15
+    assert s.latency_saved == 2.0
+    assert s.cost_saved == Decimal("0.018")
+    assert s.hit_rate == 0.5
+
+
+def test_cost_saved_is_none_when_prices_are_unknown() -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock))
+    inner = Inner()
+    layer.handle(REQ, ctx(clock), inner)
+    layer.handle(REQ, ctx(clock), inner)
+    assert layer.stats.cost_saved is None
+    assert layer.stats.unpriced_hits == 1
+    priced = CacheLayer(MemoryCache(clock=clock), pricer=Prices())
+    other = Inner(ChatResponse("x", "unknown-model", "openai", finish_reason="stop"))
+    priced.handle(REQ, ctx(clock), other)
+    priced.handle(REQ, ctx(clock), other)
+    assert priced.stats.cost_saved is None
+
+
+def test_entries_expire_after_ttl() -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock), ttl=60)
+    inner = Inner()
+    layer.handle(REQ, ctx(clock), inner)
+    clock.advance(61)
+    layer.handle(REQ, ctx(clock), inner)
+    assert inner.calls == 2
+
+
+def test_nondeterministic_requests_bypass_the_cache() -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock))
+    inner = Inner()
+    warm = REQ.with_(temperature=0.8)
+    layer.handle(warm, ctx(clock), inner)
+    layer.handle(warm, ctx(clock), inner)
+    assert inner.calls == 2
+    assert layer.stats.skipped == 2
+    opted = CacheLayer(MemoryCache(clock=clock), opt_in=True)
+    opted.handle(warm, ctx(clock), inner)
+    opted.handle(warm, ctx(clock), inner)
+    assert inner.calls == 3
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        ChatResponse("", "m", "openai", finish_reason="content_filter"),
+        ChatResponse("partial", "m", "openai", finish_reason=None),
+        ChatResponse("canned", "m", "openai", finish_reason="stop", degraded="canned"),
+    ],
+)
+def test_incomplete_or_degraded_answers_are_not_stored(response: ChatResponse) -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock))
+    inner = Inner(response)
+    layer.handle(REQ, ctx(clock), inner)
+    layer.handle(REQ, ctx(clock), inner)
+    assert inner.calls == 2
+    assert layer.stats.stores == 0
+
+
+def test_corrupt_entry_is_logged_ignored_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = VirtualClock()
+    backend = SQLiteCache(tmp_path / "c.db", clock=clock)
+    layer = CacheLayer(backend)
+    key = cache_key(REQ, "openai")
+    backend.set(key, b'{"v": 1, "key": "' + key.encode() + b'", "response": SECRET-ish', ttl=None)
+    inner = Inner()
+    with caplog.at_level(logging.WARNING, logger="llmkit.cache"):
+        r = layer.handle(REQ, ctx(clock), inner)
+    assert r.text == "4"
+    assert inner.calls == 1
+    assert layer.stats.corrupt == 1
+    assert "corrupt cache entry" in caplog.text
+    assert "SECRET" not in caplog.text
+    assert layer.handle(REQ, ctx(clock), inner).cached  # replaced by the fresh answer
+    backend.close()
+
+
+class Broken:
+    def get(self, key: str) -> bytes | None:
+        raise CacheUnavailableError("redis down")
+
+    def set(self, key: str, value: bytes, *, ttl: float | None) -> None:
+        raise CacheUnavailableError("redis down")
+
+    def delete(self, key: str) -> None:
+        raise CacheUnavailableError("redis down")
+
+    def clear(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_broken_backend_never_breaks_the_call(caplog: pytest.LogCaptureFixture) -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(Broken())
+    with caplog.at_level(logging.WARNING, logger="llmkit.cache"):
+        r = layer.handle(REQ, ctx(clock), Inner())
+    assert r.text == "4"
+    assert layer.stats.errors == 2  # the read and the write
+    assert "continuing without cache" in caplog.text
+
+
+def test_async_layer() -> None:
+    clock = VirtualClock()
+    layer = CacheLayer(MemoryCache(clock=clock))
+    inner = Inner()
+
+    async def main() -> list[ChatResponse]:
+        a = await layer.ahandle(REQ, ctx(clock), inner.acall)
+        b = await layer.ahandle(REQ, ctx(clock), inner.acall)
+        return [a, b]
+
+    a, b = asyncio.run(main())
+    assert (a.cached, b.cached, inner.calls) == (False, True, 1)
+    assert clock.now() == 2.0
+
+
+def test_replayed_stream_rebuilds_the_answer() -> None:
+    r = ChatResponse(
+        "x" * 150,
+        "m",
+        "openai",
+        usage=Usage(1, 2),
+        tool_calls=(ToolCall("c1", "f", '{"a": 1}'),),
+        finish_reason="tool_calls",
+        reasoning="why",
+        id="id1",
+    )
+    events = list(replay_stream(r, chunk_chars=64))
+    assert [e.type for e in events] == [
+        "meta", "reasoning", "text", "text", "text", "tool_call", "usage", "finish",
+    ]  # fmt: skip
+    assert "".join(e.text for e in events if e.type == "text") == r.text
+    assert events[5].name == "f"
+    assert events[5].text == '{"a": 1}'
+    assert events[-2].usage == r.usage
+    assert events[-1].finish_reason == "tool_calls"
+    assert events[0].id == "id1"

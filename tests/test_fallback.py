@@ -1,0 +1,333 @@
+"""Fallback chain: policy decisions (pure), then the layer with fake target handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+from llmkit.breaker import BreakerConfig, BreakerLayer, CircuitBreaker, CircuitOpenError
+from llmkit.cache import CacheLayer, MemoryCache, StaleCache
+from llmkit.clock import VirtualClock
+from llmkit.errors import (
+    AuthError,
+    BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
+    DeadlineExceededError,
+    ErrorKind,
+    LLMError,
+    OverloadedError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ServerError,
+)
+from llmkit.fallback import (
+    Action,
+    AllTargetsFailedError,
+    Canned,
+    FallbackLayer,
+    FallbackPolicy,
+    SmallerModel,
+    Target,
+)
+from llmkit.layers import CallContext, Handler
+from llmkit.types import ChatRequest, ChatResponse, Message
+
+REQ = ChatRequest(model="default", messages=(Message("user", "hi"),), temperature=0)
+
+
+def answer(name: str) -> ChatResponse:
+    return ChatResponse(text=f"from {name}", model=name, provider=name, finish_reason="stop")
+
+
+class Fake:
+    """A target handler that fails with the given errors, then answers."""
+
+    def __init__(self, name: str, *errors: Exception, latency: float = 0.0) -> None:
+        self.name = name
+        self.errors = list(errors)
+        self.latency = latency
+        self.requests: list[ChatRequest] = []
+
+    def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        self.requests.append(request)
+        ctx.clock.sleep(self.latency)
+        if self.errors:
+            raise self.errors.pop(0)
+        return answer(self.name)
+
+    async def acall(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        self.requests.append(request)
+        await ctx.clock.asleep(self.latency)
+        if self.errors:
+            raise self.errors.pop(0)
+        return answer(self.name)
+
+
+def target(fake: Fake, **kw: object) -> Target:
+    return Target(fake.name, handler=fake, ahandler=fake.acall, **kw)  # type: ignore[arg-type]
+
+
+def never(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+    raise AssertionError("the inner stack should not be called")
+
+
+def ctx(clock: VirtualClock | None = None, deadline: float | None = None) -> CallContext:
+    return CallContext("openai", clock=clock or VirtualClock(), deadline=deadline)
+
+
+# ------------------------------------------------------------------------- policy (pure)
+
+T = [
+    Target("a", provider="openai", context_window=8_000),
+    Target("b", provider="openai", context_window=128_000),
+    Target("c", provider="anthropic", context_window=200_000),
+    Target("safe", provider="anthropic"),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "action", "index"),
+    [
+        (ServerError("x"), Action.TRY, 1),
+        (RateLimitError("x"), Action.TRY, 1),
+        (CircuitOpenError("a"), Action.TRY, 1),
+        (QuotaExhaustedError("x"), Action.TRY, 2),  # b is the same provider
+        (ContextLengthError("x"), Action.TRY, 1),  # b has the larger window
+        (ContentFilterError("x"), Action.TRY, 3),
+        (AuthError("x"), Action.RAISE, None),
+        (BadRequestError("x"), Action.RAISE, None),
+        (DeadlineExceededError("x"), Action.STOP, None),
+        (KeyError("bug"), Action.RAISE, None),
+    ],
+)
+def test_policy_decisions(error: BaseException, action: Action, index: int | None) -> None:
+    policy = FallbackPolicy(content_filter_target="safe")
+    d = policy.decide(error, T, 0, {0})
+    assert (d.action, d.index) == (action, index)
+
+
+def test_policy_explains_passed_over_targets() -> None:
+    d = FallbackPolicy().decide(QuotaExhaustedError("x"), T, 0, {0})
+    assert d.passed_over == ((1, "same provider openai (quota exhausted)"),)
+
+
+def test_context_length_with_no_larger_model_is_raised() -> None:
+    d = FallbackPolicy().decide(ContextLengthError("x"), T, 2, {0, 1, 2})
+    assert d.action is Action.RAISE
+
+
+def test_content_filter_without_alternative_is_raised() -> None:
+    assert FallbackPolicy().decide(ContentFilterError("x"), T, 0, {0}).action is Action.RAISE
+
+
+def test_retryable_at_end_of_chain_stops() -> None:
+    assert FallbackPolicy().decide(ServerError("x"), T, 3, {0, 1, 2, 3}).action is Action.STOP
+
+
+# ------------------------------------------------------------------------- the layer
+
+
+def test_moves_on_after_transient_failure_and_notes_who_served() -> None:
+    a, b = Fake("a", OverloadedError("busy", status=529)), Fake("b")
+    layer = FallbackLayer([target(a), target(b, model="gpt-small")])
+    c = ctx()
+    r = layer.handle(REQ, c, never)
+    assert r.text == "from b"
+    assert b.requests[0].model == "gpt-small"
+    assert c.notes["served_by"] == "b"
+    assert c.notes["fallback"] == [
+        {"target": "a", "outcome": "failed", "kind": "overloaded"},
+        {"target": "b", "outcome": "served"},
+    ]
+
+
+def test_none_handler_means_rest_of_the_stack() -> None:
+    seen: list[str] = []
+
+    def inner(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        seen.append(request.model)
+        return answer("inner")
+
+    layer = FallbackLayer([Target("x", handler=Fake("x", ServerError("x"))), Target("self")])
+    assert layer.handle(REQ, ctx(), inner).text == "from inner"
+    assert seen == ["default"]
+
+
+@pytest.mark.parametrize("error", [AuthError("bad key", status=401), BadRequestError("bad")])
+def test_caller_bugs_are_not_masked(error: LLMError) -> None:
+    a, b = Fake("a", error), Fake("b")
+    with pytest.raises(type(error)):
+        FallbackLayer([target(a), target(b)]).handle(REQ, ctx(), never)
+    assert b.requests == []
+
+
+def test_quota_goes_to_another_provider() -> None:
+    a = Fake("a", QuotaExhaustedError("no credit", status=429))
+    b, c = Fake("b"), Fake("c")
+    layer = FallbackLayer(
+        [
+            target(a, provider="openai"),
+            target(b, provider="openai"),
+            target(c, provider="anthropic"),
+        ]
+    )
+    cx = ctx()
+    assert layer.handle(REQ, cx, never).text == "from c"
+    assert b.requests == []
+    assert {
+        "target": "b",
+        "outcome": "passed",
+        "why": "same provider openai (quota exhausted)",
+    } in (cx.notes["fallback"])
+
+
+def test_context_length_goes_to_larger_model() -> None:
+    a = Fake("a", ContextLengthError("too long"))
+    b, c = Fake("b"), Fake("c")
+    layer = FallbackLayer(
+        [
+            target(a, context_window=8000),
+            target(b, context_window=4000),
+            target(c, context_window=200_000),
+        ]
+    )
+    assert layer.handle(REQ, ctx(), never).text == "from c"
+    assert b.requests == []
+
+
+def test_content_filter_goes_to_configured_alternative() -> None:
+    a = Fake("a", ContentFilterError("blocked"))
+    b, alt = Fake("b"), Fake("alt")
+    layer = FallbackLayer(
+        [target(a), target(b), target(alt)], FallbackPolicy(content_filter_target="alt")
+    )
+    assert layer.handle(REQ, ctx(), never).text == "from alt"
+    assert b.requests == []
+
+
+def test_all_failed_is_one_group_that_is_also_an_llm_error() -> None:
+    a = Fake("a", ServerError("down", provider="a", status=500))
+    b = Fake("b", RateLimitError("slow", provider="b", status=429, retry_after=7.0))
+    with pytest.raises(AllTargetsFailedError) as info:
+        FallbackLayer([target(a), target(b)]).handle(REQ, ctx(), never)
+    err = info.value
+    assert isinstance(err, ExceptionGroup)
+    assert isinstance(err, LLMError)
+    assert [type(e) for e in err.exceptions] == [ServerError, RateLimitError]
+    assert err.targets == ("a", "b")
+    assert err.kind is ErrorKind.RATE_LIMIT  # the failure that ended the chain
+    assert err.retryable
+    assert err.retry_after == 7.0
+    assert "a: server_error; b: rate_limit" in str(err)
+    clone = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
+    assert isinstance(clone, AllTargetsFailedError)
+    assert [type(e) for e in clone.exceptions] == [ServerError, RateLimitError]
+
+
+def test_except_star_sees_each_failure() -> None:
+    a, b = Fake("a", ServerError("x")), Fake("b", RateLimitError("y"))
+    caught: list[type[BaseException]] = []
+    try:
+        FallbackLayer([target(a), target(b)]).handle(REQ, ctx(), never)
+    except* RateLimitError as group:
+        caught += [type(e) for e in group.exceptions]
+    except* ServerError as group:
+        caught += [type(e) for e in group.exceptions]
+    assert sorted(t.__name__ for t in caught) == ["RateLimitError", "ServerError"]
+
+
+def test_open_circuit_is_skipped_without_calling_the_target() -> None:
+    clock = VirtualClock()
+    breaker = CircuitBreaker("a", BreakerConfig(min_requests=1, cooldown=60), clock=clock)
+    a = Fake("a", ServerError("x"))
+    guarded: Handler = lambda r, c: BreakerLayer(breaker).handle(r, c, a)  # noqa: E731
+    b = Fake("b", ServerError("y"), ServerError("z"))
+    layer = FallbackLayer([Target("a", handler=guarded), target(b)])
+    with pytest.raises(AllTargetsFailedError):
+        layer.handle(REQ, ctx(clock), never)  # opens a's circuit
+    cx = ctx(clock)
+    with pytest.raises(AllTargetsFailedError) as info:
+        layer.handle(REQ, cx, never)
+    assert len(a.requests) == 1
+    assert isinstance(info.value.exceptions[0], CircuitOpenError)
+    assert cx.notes["fallback"][0] == {"target": "a", "outcome": "skipped", "kind": "overloaded"}
+
+
+def test_deadline_is_shared_by_the_chain() -> None:
+    clock = VirtualClock()
+    a = Fake("a", ServerError("slow failure"), latency=6.0)
+    b = Fake("b", ServerError("slow failure"), latency=6.0)
+    c = Fake("c")
+    with pytest.raises(AllTargetsFailedError) as info:
+        FallbackLayer([target(a), target(b), target(c)]).handle(REQ, ctx(clock, 10.0), never)
+    assert c.requests == []
+    assert isinstance(info.value.exceptions[-1], DeadlineExceededError)
+    assert info.value.targets == ("a", "b", "c")
+    assert clock.now() == 12.0
+
+
+def test_canned_degradation_is_marked() -> None:
+    a = Fake("a", ServerError("x"))
+    layer = FallbackLayer([target(a)], degrade=[Canned("Busy, try again soon.")])
+    cx = ctx()
+    r = layer.handle(REQ, cx, never)
+    assert (r.text, r.degraded) == ("Busy, try again soon.", "canned")
+    assert cx.notes["degraded"] == "canned"
+    assert cx.notes["served_by"] == "degrade:canned"
+
+
+def test_smaller_model_then_canned() -> None:
+    small = Fake("small", ServerError("also down"))
+    layer = FallbackLayer(
+        [target(Fake("a", ServerError("x")))],
+        degrade=[SmallerModel(target(small, model="tiny")), Canned("sorry")],
+    )
+    r = layer.handle(REQ, ctx(), never)
+    assert r.degraded == "canned"
+    assert small.requests[0].model == "tiny"
+    small2 = Fake("small")
+    layer2 = FallbackLayer(
+        [target(Fake("a", ServerError("x")))], degrade=[SmallerModel(target(small2))]
+    )
+    assert layer2.handle(REQ, ctx(), never).degraded == "smaller_model"
+
+
+def test_stale_cache_degradation() -> None:
+    clock = VirtualClock()
+    cache = CacheLayer(MemoryCache(clock=clock), ttl=60, stale_ttl=3600)
+    good: Callable[[ChatRequest, CallContext], ChatResponse] = lambda r, c: answer("a")  # noqa: E731
+    cache.handle(REQ, ctx(clock), good)  # fills the cache
+    clock.advance(120)  # now stale
+    layer = FallbackLayer([target(Fake("a", ServerError("x")))], degrade=[StaleCache(cache)])
+    cx = ctx(clock)
+    r = layer.handle(REQ, cx, never)
+    assert (r.text, r.degraded, r.cached) == ("from a", "stale_cache", True)
+    assert cache.stats.stale_served == 1
+
+
+def test_async_chain() -> None:
+    a, b = Fake("a", ServerError("x"), latency=1.0), Fake("b", latency=2.0)
+    layer = FallbackLayer([target(a), target(b)], degrade=[Canned("x")])
+    clock = VirtualClock()
+    cx = ctx(clock)
+
+    async def never_async(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        raise AssertionError
+
+    r = asyncio.run(layer.ahandle(REQ, cx, never_async))
+    assert r.text == "from b"
+    assert r.degraded is None
+    assert clock.now() == 3.0
+
+
+def test_layer_validates_its_configuration() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        FallbackLayer([])
+    with pytest.raises(ValueError, match="unique"):
+        FallbackLayer([Target("a"), Target("a")])
+    with pytest.raises(ValueError, match="content_filter_target"):
+        FallbackLayer([Target("a")], FallbackPolicy(content_filter_target="zzz"))
