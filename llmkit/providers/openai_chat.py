@@ -246,7 +246,6 @@ def error_from_payload(
     provider: str,
     headers: httpx.Headers,
     status: int | None,
-    in_stream: bool = False,
 ) -> LLMError:
     """One error from an OpenAI-shaped error object, by status and code together.
 
@@ -291,7 +290,7 @@ def error_from_payload(
             retry_after=retry_after,
         )
     if cls is None:
-        cls = _class_for_type(lowered) if in_stream else ServerError
+        cls = _class_for_type(lowered)
     return make_error(
         cls,
         message or (f"HTTP {eff_status}" if eff_status else "error event in stream"),
@@ -304,7 +303,7 @@ def error_from_payload(
 
 
 def _class_for_type(lowered: set[str]) -> type[LLMError]:
-    """A mid-stream error has no status; its ``type``/``code`` is all there is to go on."""
+    """An error without a status (mid-stream, or in a 2xx body) goes by its ``type``/``code``."""
     if lowered & _OVERLOADED_TYPES:
         return OverloadedError
     if lowered & {"rate_limit_exceeded", "rate_limit_error", "tokens", "requests"}:
@@ -506,7 +505,7 @@ def parse_chat_body(body: Any, response: httpx.Response, provider: str) -> ChatR
     choices = body.get("choices")
     if body.get("error") and not choices:
         raise error_from_payload(
-            body["error"], provider=provider, headers=response.headers, status=None, in_stream=True
+            body["error"], provider=provider, headers=response.headers, status=None
         )
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise invalid("response has no choices", response, provider)
@@ -561,9 +560,7 @@ class OpenAIChatStreamParser:
         )
 
     def _error(self, err: object) -> LLMError:
-        return error_from_payload(
-            err, provider=self._provider, headers=self._headers, status=None, in_stream=True
-        )
+        return error_from_payload(err, provider=self._provider, headers=self._headers, status=None)
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         data = event.data.strip()

@@ -170,7 +170,7 @@ def parse_responses_body(body: Any, response: httpx.Response, provider: str) -> 
         raise invalid("response body is not a JSON object", response, provider)
     if body.get("error") and (body.get("status") == "failed" or "output" not in body):
         raise error_from_payload(
-            body["error"], provider=provider, headers=response.headers, status=None, in_stream=True
+            body["error"], provider=provider, headers=response.headers, status=None
         )
     output = body.get("output")
     if not isinstance(output, list):
@@ -257,9 +257,7 @@ class OpenAIResponsesStreamParser:
         )
 
     def _error(self, err: object) -> LLMError:
-        return error_from_payload(
-            err, provider=self._provider, headers=self._headers, status=None, in_stream=True
-        )
+        return error_from_payload(err, provider=self._provider, headers=self._headers, status=None)
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         data = event.data.strip()
