@@ -459,13 +459,19 @@ class HTTPTransport:
         try:
             response = self.http.send(http_request, stream=True)
         except Exception as exc:
-            raise _fail(ep, ctx, request, att, exc) from exc
+            mapped = _fail(ep, ctx, request, att, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         if request.stream and response.is_success:
             return self._stream(request, ctx, att, response)
         try:
             response.read()
         except Exception as exc:
-            raise _fail(ep, ctx, request, att, exc, status=response.status_code) from exc
+            mapped = _fail(ep, ctx, request, att, exc, status=response.status_code)
+            if mapped is None:
+                raise
+            raise mapped from exc
         finally:
             response.close()
         return _parse(ep, ctx, request, att, response)
@@ -499,7 +505,10 @@ class AsyncHTTPTransport:
         try:
             response = await self.http.send(http_request, stream=True)
         except Exception as exc:
-            raise _fail(ep, ctx, request, att, exc) from exc
+            mapped = _fail(ep, ctx, request, att, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)
             if ctx.deliver_stream:
@@ -510,7 +519,10 @@ class AsyncHTTPTransport:
         try:
             await response.aread()
         except Exception as exc:
-            raise _fail(ep, ctx, request, att, exc, status=response.status_code) from exc
+            mapped = _fail(ep, ctx, request, att, exc, status=response.status_code)
+            if mapped is None:
+                raise
+            raise mapped from exc
         finally:
             await response.aclose()
         return _parse(ep, ctx, request, att, response)
@@ -527,10 +539,11 @@ def _fail(
     exc: Exception,
     *,
     status: int | None = None,
-) -> Exception:
+) -> LLMError | None:
+    """Record a failed attempt; the LLMError to raise, or None to re-raise ``exc`` (a bug)."""
     mapped = ep.error(exc, att)
     ep.record(ctx, request, att, status=status, error=mapped or exc)
-    return mapped or exc
+    return mapped
 
 
 def _parse(
