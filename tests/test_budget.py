@@ -47,7 +47,7 @@ def test_withdraw_and_deposit() -> None:
         b.deposit()
     assert b.tokens == 10  # capped at capacity
     assert "10/10" in repr(b)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="capacity"):
         RetryBudget(0)
 
 
@@ -116,7 +116,8 @@ def test_outage_exhausts_shared_budget_then_recovery_refills(mode: str) -> None:
     assert not any(c.budget_denied for c in calls[:2])
     assert all(c.attempt == 1 and c.budget_denied for c in calls[2:])
     denied = [a for a in sink.attempts() if a.retry_decision == "budget_denied"]
-    assert len(denied) == 8 and all(a.budget_denied for a in denied)
+    assert len(denied) == 8
+    assert all(a.budget_denied for a in denied)
     assert budget.tokens < 5
 
     # Recovery: first attempts need no tokens; each success deposits one.

@@ -98,24 +98,36 @@ def test_attempt_and_call_records(mode: str) -> None:
     assert [type(r) for r in sink.records] == [AttemptRecord, AttemptRecord, CallRecord]
     assert a1.call_id == a2.call_id == call.call_id != ""
     assert (a1.attempt, a2.attempt, call.attempt) == (1, 2, 2)
-    assert a1.status == 429 and a1.error_type == "rate_limit" and a1.retry_after == 2.0
-    assert a1.retry_decision == "retry" and a1.retry_delay is not None and a1.retry_delay >= 2
+    assert a1.status == 429
+    assert a1.error_type == "rate_limit"
+    assert a1.retry_after == 2.0
+    assert a1.retry_decision == "retry"
+    assert a1.retry_delay is not None
+    assert a1.retry_delay >= 2
     assert a1.request_id == "req_1"
     assert a1.latency == pytest.approx(0.1)
-    assert a2.status == 200 and a2.error_type is None and a2.latency == pytest.approx(0.4)
-    assert a2.input_tokens == 30 and a2.output_tokens == 12
-    assert a2.cache_read_tokens == 20 and a2.reasoning_tokens == 4
-    assert a2.response_model == "gpt-4o-mini-2024" and a2.response_id == "chatcmpl-1"
+    assert a2.status == 200
+    assert a2.error_type is None
+    assert a2.latency == pytest.approx(0.4)
+    assert a2.input_tokens == 30
+    assert a2.output_tokens == 12
+    assert a2.cache_read_tokens == 20
+    assert a2.reasoning_tokens == 4
+    assert a2.response_model == "gpt-4o-mini-2024"
+    assert a2.response_id == "chatcmpl-1"
     assert a2.finish_reasons == ("stop",)
     assert call.latency == pytest.approx(clock.now())
     assert call.retry_delay == pytest.approx(a1.retry_delay)
-    assert call.status == 200 and call.input_tokens == 30
+    assert call.status == 200
+    assert call.input_tokens == 30
     for r in sink.records:
-        assert r.provider == "openai" and r.request_model == "gpt-4o-mini"
+        assert r.provider == "openai"
+        assert r.request_model == "gpt-4o-mini"
         assert r.server_address == "127.0.0.1"
         assert dict(r.tags) == TAGS
         assert r.fingerprint == fingerprint(ChatRequest("gpt-4o-mini", (Message("user", PROMPT),)))
-        assert r.cost is None and r.cache_hit is None
+        assert r.cost is None
+        assert r.cache_hit is None
         assert r.timestamp >= 1_767_225_600
 
 
@@ -124,7 +136,8 @@ def test_failed_call_record(mode: str) -> None:
     err, _ = run(mode, [RATE], sink, deadline=3.0)
     assert isinstance(err, RateLimitError)
     call = sink.calls()[0]
-    assert call.error_type == "rate_limit" and call.status == 429
+    assert call.error_type == "rate_limit"
+    assert call.status == 429
     assert call.retry_decision == "deadline"  # the second 2 s wait would not fit in 3 s
 
 
@@ -173,14 +186,16 @@ def test_to_dataframe() -> None:
 def test_stream_records_ttft(mode: str) -> None:
     chunks = [
         b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n',
-        b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
+        b'data: {"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+        b"\n\n",
         b"data: [DONE]\n\n",
     ]
     sink = MemorySink()
     resp, _ = run(mode, [Scripted(chunks=chunks, chunk_gap=0.25, latency=0.5)], sink, stream=True)
     assert resp.ttft == pytest.approx(0.75)
     (att,) = sink.attempts()
-    assert att.stream and att.ttft == pytest.approx(0.75)
+    assert att.stream
+    assert att.ttft == pytest.approx(0.75)
     assert sink.calls()[0].ttft == pytest.approx(0.75)
 
 
@@ -192,7 +207,8 @@ def test_jsonl_sink(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["llmkit.record"] for r in rows] == ["attempt", "attempt", "call"]
     assert rows[2]["llmkit.tags"] == TAGS
-    assert PROMPT not in path.read_text() and "walrus" not in path.read_text()
+    assert PROMPT not in path.read_text()
+    assert "walrus" not in path.read_text()
 
 
 def test_logging_sink(caplog: pytest.LogCaptureFixture) -> None:
@@ -208,7 +224,8 @@ def test_no_text_in_records() -> None:
     sink = MemorySink()
     run("sync", [RATE, OK], sink)
     blob = json.dumps([r.as_dict() for r in sink.records])
-    assert "walrus" not in blob and "slow down" not in blob
+    assert "walrus" not in blob
+    assert "slow down" not in blob
 
 
 def test_fingerprint_is_stable_and_discriminating() -> None:
@@ -218,7 +235,8 @@ def test_fingerprint_is_stable_and_discriminating() -> None:
     assert fingerprint(a) == fingerprint(b)  # tags and the stream flag do not change the ask
     assert fingerprint(a) != fingerprint(c)
     assert fingerprint(a) != fingerprint(a.with_(temperature=0.5))
-    assert "hello" not in fingerprint(a) and len(fingerprint(a)) == 20
+    assert "hello" not in fingerprint(a)
+    assert len(fingerprint(a)) == 20
 
 
 def test_broken_sink_does_not_break_the_call(caplog: pytest.LogCaptureFixture) -> None:
@@ -243,4 +261,4 @@ def test_import_llmkit_stays_light() -> None:
         "import sys, llmkit, llmkit.client, llmkit.telemetry;"
         "assert 'pandas' not in sys.modules and 'matplotlib' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
