@@ -525,3 +525,15 @@ def test_adapter_for_rejects_unknown_names() -> None:
         adapter_for("azure")
     with pytest.raises(ValueError, match="api"):
         adapter_for("openai", api="completions")
+
+
+def test_a_response_without_a_request_is_read_as_chat() -> None:
+    body = {
+        "choices": [{"message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+    }
+    resp = httpx.Response(200, content=json.dumps(body).encode())
+    got = parse_response("openai", resp)
+    assert (got.text, got.usage.input_tokens, got.usage.output_tokens) == ("hi", 3, 1)
+    err = classify("openai", httpx.Response(429, content=b"{}"))
+    assert err.kind == "rate_limit"
