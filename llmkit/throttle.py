@@ -1,0 +1,352 @@
+"""Client-side throttling: slow down before the provider says 429.
+
+Providers report their rate-limit buckets on every response:
+
+* OpenAI (and OpenRouter, Groq, ...): ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``,
+  where reset is a Go-style duration (``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``).
+* Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
+  remaining,reset}``, where reset is an RFC 3339 time.
+
+Real traffic has odd values: placeholders (``X-RATELIMIT-LIMIT-TOKENS-XXX``), a reset of
+``1970-01-01T00:00:00Z``, missing headers, Title-Case names. Anything unreadable is treated as
+*unknown*, never as zero: unknown buckets never make the limiter wait.
+
+:class:`Limiter` is the policy (per model: what is left, when it refills; given a request's
+cost, how long to wait). It reserves what each request will use, so concurrent calls do not
+all spend the same "remaining". :class:`ThrottleLayer` waits on the clock before sending and
+feeds the limiter with the headers the transport leaves in ``ctx.notes["response_headers"]``
+(or call :meth:`ThrottleLayer.observe` from any response-header hook). A 429's
+``retry_after`` also blocks the model until then.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from llmkit.errors import LLMError, RateLimitError
+from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.types import ChatRequest, ChatResponse
+
+__all__ = [
+    "Bucket",
+    "Limiter",
+    "RequestCost",
+    "ThrottleLayer",
+    "ThrottlePolicy",
+    "estimate_cost",
+    "parse_duration",
+    "parse_rate_limit_headers",
+    "parse_reset",
+]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
+_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_OLDEST_CREDIBLE_RESET = 946_684_800.0  # 2000-01-01: earlier resets are placeholders (1970)
+
+
+def parse_duration(value: str) -> float | None:
+    """Seconds in a Go duration (``"6m0s"``, ``"20ms"``) or a bare number; None if unreadable."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        plain = float(text)
+    except ValueError:
+        pass
+    else:
+        return plain if math.isfinite(plain) and plain >= 0 else None
+    pos = 0
+    total = 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def parse_reset(value: str, *, wall: float) -> float | None:
+    """Seconds until a reset given as a duration or an RFC 3339 time (``wall`` = now, Unix).
+
+    A time before 2000 (``1970-01-01T00:00:00Z``) means "no information": None. A credible
+    time already past means the bucket has refilled: 0.
+    """
+    seconds = parse_duration(value)
+    if seconds is not None:
+        return seconds
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None  # a time without a zone cannot be placed on the wall clock
+    stamp = when.timestamp()
+    if stamp < _OLDEST_CREDIBLE_RESET:
+        return None
+    return max(0.0, stamp - wall)
+
+
+def _count(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value.strip())
+    except ValueError:
+        try:
+            f = float(value.strip())
+        except ValueError:
+            return None
+        if not math.isfinite(f):
+            return None
+        n = int(f)
+    return n if n >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One rate-limit bucket as a response reported it (None = not reported or unreadable)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+    """Seconds from the response until the bucket is full again."""
+
+
+_ANTHROPIC_BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
+_OPENAI_BUCKETS = ("requests", "tokens")
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str], *, wall: float) -> dict[str, Bucket]:
+    """Buckets named ``requests``, ``tokens``, ``input-tokens``, ``output-tokens`` found in
+    ``headers`` (any casing). A bucket appears only when at least one field is readable."""
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    out: dict[str, Bucket] = {}
+
+    def add(name: str, limit: str | None, remaining: str | None, reset: str | None) -> None:
+        b = Bucket(
+            limit=_count(limit),
+            remaining=_count(remaining),
+            reset_after=None if reset is None else parse_reset(reset, wall=wall),
+        )
+        if b != Bucket() and name not in out:
+            out[name] = b
+
+    for name in _ANTHROPIC_BUCKETS:
+        p = f"anthropic-ratelimit-{name}-"
+        add(name, lower.get(p + "limit"), lower.get(p + "remaining"), lower.get(p + "reset"))
+    for name in _OPENAI_BUCKETS:
+        add(
+            name,
+            lower.get(f"x-ratelimit-limit-{name}"),
+            lower.get(f"x-ratelimit-remaining-{name}"),
+            lower.get(f"x-ratelimit-reset-{name}"),
+        )
+    # Suffix-less form (OpenRouter and some proxies): a request bucket; reset may be epoch ms.
+    reset = lower.get("x-ratelimit-reset")
+    if reset is not None and (n := _count(reset)) is not None and n > 1e11:
+        reset = str(max(0.0, n / 1000.0 - wall))
+    add("requests", lower.get("x-ratelimit-limit"), lower.get("x-ratelimit-remaining"), reset)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCost:
+    """What one request will take from each bucket (tokens are estimates)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def take(self, bucket: str) -> int:
+        if bucket == "requests":
+            return 1
+        if bucket == "input-tokens":
+            return self.input_tokens
+        if bucket == "output-tokens":
+            return self.output_tokens
+        return self.input_tokens + self.output_tokens
+
+
+def estimate_cost(request: ChatRequest, *, chars_per_token: float = 4.0) -> RequestCost:
+    """A rough, cheap estimate: prompt characters / 4, plus ``max_tokens`` for the output
+    (which is what OpenAI's token bucket charges up front)."""
+    chars = sum(
+        len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages
+    )
+    return RequestCost(
+        input_tokens=math.ceil(chars / chars_per_token), output_tokens=request.max_tokens or 0
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    reserve_requests: int = 0
+    """Keep this many requests in hand (do not spend the last ones)."""
+    reserve_tokens_fraction: float = 0.0
+    """Keep this fraction of a token bucket's limit in hand."""
+    max_wait: float = 60.0
+    """Never wait longer than this for one call (then send and let the provider decide)."""
+
+    def __post_init__(self) -> None:
+        if self.reserve_requests < 0 or not 0 <= self.reserve_tokens_fraction < 1:
+            raise ValueError("reserves must be >= 0 (token fraction below 1)")
+        if self.max_wait < 0:
+            raise ValueError("max_wait must be >= 0")
+
+    def reserve(self, bucket: str, limit: int | None) -> int:
+        if bucket == "requests":
+            return self.reserve_requests
+        return 0 if limit is None else math.ceil(limit * self.reserve_tokens_fraction)
+
+
+@dataclass(slots=True)
+class _Live:
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None  # clock.now() when full again
+
+
+class Limiter:
+    """What is left in each bucket of one rate-limit scope (usually one model). Thread-safe.
+
+    Pure of I/O: every method takes ``now`` (``clock.now()``), and the caller waits.
+    """
+
+    def __init__(self, policy: ThrottlePolicy = ThrottlePolicy()) -> None:
+        self.policy = policy
+        self._buckets: dict[str, _Live] = {}
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, buckets: Mapping[str, Bucket], *, now: float) -> None:
+        """Take the provider's latest word (it already counts requests in flight before it)."""
+        with self._lock:
+            for name, b in buckets.items():
+                live = self._buckets.setdefault(name, _Live(None, None, None))
+                if b.limit is not None:
+                    live.limit = b.limit
+                live.remaining = b.remaining
+                live.reset_at = None if b.reset_after is None else now + b.reset_after
+
+    def block_until(self, t: float) -> None:
+        """Send nothing before ``t`` (a 429's retry-after)."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, t)
+
+    def acquire(self, cost: RequestCost, *, now: float) -> float:
+        """0.0 and the cost reserved, or the seconds to wait before asking again."""
+        with self._lock:
+            wait = self._blocked_until - now
+            for name, live in self._buckets.items():
+                if live.reset_at is not None and now >= live.reset_at:
+                    live.remaining = live.limit  # refilled (None if the limit was never known)
+                    live.reset_at = None
+                if live.remaining is None:
+                    continue
+                need = cost.take(name) + self.policy.reserve(name, live.limit)
+                if live.limit is not None:
+                    need = min(need, live.limit)  # a request bigger than the bucket: let it try
+                if live.remaining < need and live.reset_at is not None:
+                    wait = max(wait, live.reset_at - now)
+            if wait > 0:
+                return wait
+            for name, live in self._buckets.items():
+                if live.remaining is not None:
+                    live.remaining = max(0, live.remaining - cost.take(name))
+            return 0.0
+
+    def snapshot(self) -> dict[str, Bucket]:
+        """Current estimates, ``reset_after`` relative to the last observation (for display)."""
+        with self._lock:
+            return {n: Bucket(b.limit, b.remaining, b.reset_at) for n, b in self._buckets.items()}
+
+
+@dataclass(slots=True)
+class ThrottleLayer:
+    """Waits (on ``ctx.clock``) until the model's buckets can take the request, then sends.
+
+    ``ctx.notes["throttle_wait"]`` is the seconds waited (only when > 0). Never waits past the
+    call's deadline nor longer than ``policy.max_wait`` in total.
+    """
+
+    policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    headers_note: str = "response_headers"
+    _limiters: dict[tuple[str, str], Limiter] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def limiter(self, provider: str, model: str) -> Limiter:
+        with self._lock:
+            lim = self._limiters.get((provider, model))
+            if lim is None:
+                lim = self._limiters[(provider, model)] = Limiter(self.policy)
+            return lim
+
+    def observe(
+        self, provider: str, model: str, headers: Mapping[str, str], *, now: float, wall: float
+    ) -> None:
+        """Feed response headers (from a transport hook, a cassette, a notebook)."""
+        buckets = parse_rate_limit_headers(headers, wall=wall)
+        if buckets:
+            self.limiter(provider, model).observe(buckets, now=now)
+
+    def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
+        limiter = self.limiter(ctx.provider, request.model)
+        cost = estimate_cost(request)
+        waited = 0.0
+        while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
+            ctx.clock.sleep(wait)
+            waited += wait
+        if waited:
+            ctx.notes["throttle_wait"] = waited
+        try:
+            response = next(request, ctx)
+        except LLMError as exc:
+            self._learn(ctx, limiter, exc)
+            raise
+        self._learn(ctx, limiter, None)
+        return response
+
+    async def ahandle(
+        self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
+    ) -> ChatResponse:
+        limiter = self.limiter(ctx.provider, request.model)
+        cost = estimate_cost(request)
+        waited = 0.0
+        while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
+            await ctx.clock.asleep(wait)
+            waited += wait
+        if waited:
+            ctx.notes["throttle_wait"] = waited
+        try:
+            response = await next(request, ctx)
+        except LLMError as exc:
+            self._learn(ctx, limiter, exc)
+            raise
+        self._learn(ctx, limiter, None)
+        return response
+
+    def _wait(self, limiter: Limiter, cost: RequestCost, ctx: CallContext, waited: float) -> float:
+        wait = limiter.acquire(cost, now=ctx.clock.now())
+        if wait <= 0:
+            return 0.0
+        budget = self.policy.max_wait - waited
+        remaining = ctx.remaining()
+        if remaining is not None:
+            budget = min(budget, remaining)
+        if budget <= 1e-9:
+            return 0.0
+        return min(wait, budget)
+
+    def _learn(self, ctx: CallContext, limiter: Limiter, exc: LLMError | None) -> None:
+        headers = ctx.notes.get(self.headers_note)
+        if isinstance(headers, Mapping):
+            buckets = parse_rate_limit_headers(headers, wall=ctx.clock.wall())
+            if buckets:
+                limiter.observe(buckets, now=ctx.clock.now())
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            limiter.block_until(ctx.clock.now() + exc.retry_after)
