@@ -125,11 +125,28 @@ def _add_sim(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     s.set_defaults(func=_cmd_sim_serve)
 
 
+# --------------------------------------------------------------------------- cassettes
+
+
+def _add_record(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    from llmkit.cassettes.commands import add_record  # noqa: PLC0415
+
+    add_record(subparsers)
+
+
+def _add_replay(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    from llmkit.cassettes.commands import add_replay  # noqa: PLC0415
+
+    add_replay(subparsers)
+
+
 # --------------------------------------------------------------------------- main
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
     _add_scenarios,
     _add_sim,
+    _add_record,
+    _add_replay,
 )
 
 

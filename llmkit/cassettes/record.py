@@ -315,13 +315,18 @@ class Recorder:
 
     @contextlib.contextmanager
     def call(
-        self, provider: str, request: Mapping[str, Any], *, t_s: float | None = None
+        self,
+        provider: str,
+        request: Mapping[str, Any],
+        *,
+        api: str = "chat",
+        t_s: float | None = None,
     ) -> Iterator[int]:
         """Mark one logical call: every attempt inside belongs to it (retries included)."""
         with self._lock:
             index = len(self._calls)
             at = self.clock.now() - self.origin if t_s is None else t_s
-            self._calls.append(RecordedCall(at, provider, dict(request)))
+            self._calls.append(RecordedCall(at, provider, dict(request), api))
         token = _current_call.set(index)
         try:
             yield index

@@ -167,10 +167,17 @@ class RecordedCall:
     t_s: float
     provider: str
     request: Mapping[str, Any]
-    """``ChatRequest`` fields as plain data (see ``record.request_to_data``)."""
+    """``ChatRequest`` fields as plain data (see ``workload.request_to_data``)."""
+    api: str = "chat"
+    """``chat``, ``responses`` or ``messages``: which wire API the provider was called with."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t_s": _r(self.t_s), "provider": self.provider, "request": dict(self.request)}
+        return {
+            "t_s": _r(self.t_s),
+            "provider": self.provider,
+            "api": self.api,
+            "request": dict(self.request),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,14 +228,12 @@ class CassetteMeta:
 
     @property
     def duration_s(self) -> float:
-        """Recorded span from the first attempt's start to the last attempt's end."""
-        if not self.timeline:
-            return 0.0
+        """When the last attempt ended, in seconds from the start of the recording."""
         end = 0.0
         for s in self.timeline:
             dur = s.latency_s if isinstance(s, ResponseStep) else s.after_s
             end = max(end, s.t_s + dur)
-        return end - min(s.t_s for s in self.timeline)
+        return end
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -298,4 +303,9 @@ def _call(data: Any, i: int) -> RecordedCall:
     d = _mapping(data, where)
     t_s = _num(d, "t_s", where)
     assert t_s is not None
-    return RecordedCall(t_s, _str(d, "provider", where), _mapping(d.get("request"), where))
+    api = d.get("api", "chat")
+    if api not in ("chat", "responses", "messages"):
+        raise TimelineFormatError(f"{where}.api must be chat, responses or messages")
+    return RecordedCall(
+        t_s, _str(d, "provider", where), _mapping(d.get("request"), f"{where}.request"), api
+    )

@@ -1,0 +1,350 @@
+"""Drive a workload through llmkit's Client: record a catalogue entry, replay a cassette.
+
+Recording: the entry's calls arrive on a VirtualClock at their planned offsets and go through a
+:class:`~llmkit.client.Client` with the entry's retry policy, whose transport is the recorder's
+(vcrpy-patched ``SimBridge`` around the in-process simulator).
+
+Replaying: the cassette's calls are sent again through a Client built for the chosen policy,
+over the replay transport, with no key and no network; the result is a :class:`Summary`.
+
+``naive``  one attempt per call, nothing else.
+``retry``  the retry policy the cassette was recorded with (``notes.attempts``).
+``full``   retry plus a circuit breaker per provider, plus the fallback target when the
+           cassette was recorded as a fallback pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmkit.cassettes.catalogue import PROVIDERS, Entry, Route
+from llmkit.cassettes.errors import CassetteError
+from llmkit.cassettes.record import Recorder, SimBridge
+from llmkit.cassettes.replay import Replayer
+from llmkit.cassettes.serializer import load_cassette
+from llmkit.cassettes.timeline import Provenance, RecordedCall
+from llmkit.cassettes.workload import request_from_data, request_to_data
+from llmkit.clock import Clock, VirtualClock
+from llmkit.errors import LLMError
+from llmkit.types import ChatRequest, ChatResponse
+
+__all__ = ["POLICIES", "Summary", "record_entry", "replay_cassette"]
+
+POLICIES = ("naive", "retry", "full")
+_BASE = {
+    "openai": "http://127.0.0.1/v1",
+    "anthropic": "http://127.0.0.1",
+    "openrouter": "http://127.0.0.1/api/v1",
+}
+_SIM_KEY = "sim-placeholder"  # the simulator wants *a* key; never a real one, never stored
+
+
+def _client(
+    provider: str,
+    api: str,
+    *,
+    transport: Any,
+    clock: Clock,
+    attempts: int,
+    timeout: float,
+    seed: int,
+    layers: Iterable[Any] = (),
+    attempt_layers: Iterable[Any] = (),
+    telemetry: Any = None,
+    api_key: str | None = _SIM_KEY,
+) -> Any:
+    from llmkit.client import Client  # noqa: PLC0415 - the client pulls in every layer
+
+    return Client(
+        provider,
+        api="responses" if api == "responses" else None,
+        transport=transport,
+        clock=clock,
+        api_key=api_key,
+        base_url=_BASE.get(provider),
+        retry=attempts if attempts > 1 else False,
+        timeout=timeout,
+        deadline=None,
+        seed=seed,
+        layers=tuple(layers),
+        attempt_layers=tuple(attempt_layers),
+        telemetry=telemetry,
+    )
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def record_entry(entry: Entry, group: str, out: Path, *, seed: int | None = None) -> Path:
+    """Record one catalogue entry for one group into ``out`` (atomically)."""
+    from llmkit import __version__  # noqa: PLC0415
+    from llmkit.sim import SIM_VERSION, SimTransport  # noqa: PLC0415
+
+    seed = entry.seed if seed is None else seed
+    route = PROVIDERS.get(group, PROVIDERS["openai"])
+    arrivals = entry.workload(route, random.Random(seed))
+    clock = VirtualClock()
+    sim = SimTransport(entry.scenario, clock, seed=seed)
+    prov = Provenance(
+        "simulator",
+        group,
+        entry.scenario.name,
+        __version__,
+        simulator_version=SIM_VERSION,
+        seed=seed,
+    )
+    notes = {
+        "entry": entry.name,
+        "description": entry.description,
+        "attempts": entry.attempts,
+        "timeout_s": entry.timeout,
+        **entry.notes,
+    }
+    clients: dict[tuple[str, str], Any] = {}
+    with Recorder(out, prov, clock=clock, notes=notes) as rec:
+        bridge = SimBridge(sim, clock)
+
+        def client(provider: str, api: str) -> Any:
+            if (provider, api) not in clients:
+                clients[provider, api] = _client(
+                    provider,
+                    api,
+                    transport=rec.transport(bridge),
+                    clock=clock,
+                    attempts=entry.attempts,
+                    timeout=entry.timeout,
+                    seed=seed,
+                )
+            return clients[provider, api]
+
+        for a in arrivals:
+            clock.set(rec.origin + a.t_s)
+            with rec.call(a.provider, request_to_data(a.request), api=a.api, t_s=a.t_s):
+                try:
+                    client(a.provider, a.api).send(a.request)
+                except LLMError:
+                    if entry.fallback is not None:
+                        fb: Route = entry.fallback
+                        with contextlib.suppress(LLMError):
+                            client(fb.provider, fb.api).send(a.request.with_(model=fb.fast))
+    return out
+
+
+# --------------------------------------------------------------------------- replaying
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a replay did, in virtual time. Latencies are per call, in seconds."""
+
+    cassette: str
+    source: str
+    scenario: str
+    policy: str
+    calls: int = 0
+    attempts: int = 0
+    successes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    p50_s: float | None = None
+    p95_s: float | None = None
+    p99_s: float | None = None
+    ttft_p50_s: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    virtual_s: float = 0.0
+    recorded_s: float = 0.0
+    wall_s: float = 0.0
+    unplayed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        def ms(x: float | None) -> str:
+            return "-" if x is None else f"{x * 1000:.0f} ms"
+
+        errs = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"
+        return [
+            f"{self.cassette}  ({self.source}: {self.scenario}; policy {self.policy})",
+            f"  calls {self.calls}  attempts {self.attempts}  successes {self.successes}  "
+            f"errors: {errs}",
+            f"  latency p50 {ms(self.p50_s)}  p95 {ms(self.p95_s)}  p99 {ms(self.p99_s)}  "
+            f"ttft p50 {ms(self.ttft_p50_s)}",
+            f"  tokens in {self.input_tokens}  out {self.output_tokens}",
+            f"  virtual time {self.virtual_s:.2f} s (recorded {self.recorded_s:.2f} s), "
+            f"wall {self.wall_s:.3f} s, unplayed recordings {self.unplayed}",
+        ]
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def _layers_for(
+    policy: str,
+    call: RecordedCall,
+    notes: dict[str, Any],
+    build: Callable[..., Any],
+    clock: Clock,
+) -> tuple[list[Any], list[Any]]:
+    if policy != "full":
+        return [], []
+    from llmkit.breaker import BreakerLayer, CircuitBreaker  # noqa: PLC0415
+
+    attempt_layers = [BreakerLayer(CircuitBreaker(call.provider, clock=clock))]
+    layers: list[Any] = []
+    second = notes.get("secondary")
+    if isinstance(second, dict) and second.get("provider") != call.provider:
+        from llmkit.fallback import FallbackLayer, Target  # noqa: PLC0415
+
+        backup = build(str(second["provider"]), str(second.get("api", "chat")))
+        model = second.get("model")
+
+        def via_backup(request: ChatRequest, ctx: Any) -> ChatResponse:
+            response: ChatResponse = backup.send(request)
+            return response
+
+        layers.append(
+            FallbackLayer(
+                [
+                    Target("primary", provider=call.provider),
+                    Target(
+                        "secondary",
+                        model=None if model is None else str(model),
+                        provider=str(second["provider"]),
+                        handler=via_backup,
+                    ),
+                ]
+            )
+        )
+    return layers, attempt_layers
+
+
+def replay_cassette(
+    path: str | Path,
+    *,
+    policy: str = "retry",
+    progress: Callable[[int], None] | None = None,
+    strict: bool = False,
+    clock: VirtualClock | None = None,
+) -> Summary:
+    """Replay every recorded call through ``policy``; typed CassetteErrors for bad files.
+
+    ``progress(n)`` is called after each call (for a progress bar). ``strict`` makes leftover
+    recordings an error instead of a count in the summary.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    loaded = load_cassette(path)
+    meta = loaded.meta
+    notes = dict(meta.notes)
+    attempts = int(notes.get("attempts", 3)) if policy != "naive" else 1
+    timeout = float(notes.get("timeout_s", 30.0))
+    seed = meta.provenance.seed or 0
+    clock = clock or VirtualClock()
+    summary = Summary(
+        loaded.path.name,
+        meta.provenance.source,
+        meta.provenance.scenario,
+        policy,
+        recorded_s=round(meta.duration_s, 4),
+    )
+    latencies: list[float] = []
+    ttfts: list[float] = []
+    errors: Counter[str] = Counter()
+    started = time.perf_counter()
+    t0 = clock.now()
+    with Replayer(loaded.path, clock=clock, strict=strict) as rep:
+        clients: dict[tuple[str, str], Any] = {}
+
+        def build(provider: str, api: str, *, plain: bool = True) -> Any:
+            key = (provider, api) if plain else (provider, api + "+layers")
+            if key not in clients:
+                layers: tuple[list[Any], list[Any]] = ([], [])
+                if not plain:
+                    layers = _layers_for(
+                        policy, RecordedCall(0, provider, {}, api), notes, build, clock
+                    )
+                clients[key] = _client(
+                    provider,
+                    api,
+                    transport=rep.transport(),
+                    clock=clock,
+                    attempts=attempts,
+                    timeout=timeout,
+                    seed=seed,
+                    layers=layers[0],
+                    attempt_layers=layers[1],
+                    api_key=None,
+                )
+            return clients[key]
+
+        for call in meta.calls:
+            clock.set(t0 + call.t_s)
+            client = build(call.provider, call.api, plain=policy != "full")
+            _one_call(
+                client,
+                call,
+                clock=clock,
+                summary=summary,
+                latencies=latencies,
+                ttfts=ttfts,
+                errors=errors,
+            )
+            if progress is not None:
+                progress(1)
+        summary.attempts = rep.played
+        summary.unplayed = len(rep.unplayed())
+    summary.errors = dict(errors)
+    summary.p50_s, summary.p95_s, summary.p99_s = (
+        _r(_pct(latencies, q)) for q in (0.5, 0.95, 0.99)
+    )
+    summary.ttft_p50_s = _r(_pct(ttfts, 0.5))
+    summary.virtual_s = round(clock.now() - t0, 4)
+    summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+def _one_call(
+    client: Any,
+    call: RecordedCall,
+    *,
+    clock: Clock,
+    summary: Summary,
+    latencies: list[float],
+    ttfts: list[float],
+    errors: Counter[str],
+) -> None:
+    request = request_from_data(call.request)
+    begin = clock.now()
+    try:
+        response = client.send(request)
+    except CassetteError:
+        raise
+    except LLMError as exc:
+        errors[str(exc.kind)] += 1
+    else:
+        summary.successes += 1
+        if response.ttft is not None:
+            ttfts.append(response.ttft)
+        summary.input_tokens += response.usage.input_tokens or 0
+        summary.output_tokens += response.usage.output_tokens or 0
+    latencies.append(clock.now() - begin)
+    summary.calls += 1
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
