@@ -97,6 +97,9 @@ def map_error(
     if isinstance(exc, LLMError):
         return exc
     name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException) and _refused(exc):
+        # httpx-aiohttp maps aiohttp's ClientConnectorError (refused, DNS) to ConnectTimeout.
+        return ConnectionError(f"{name}: {exc}", provider=provider)
     if isinstance(exc, httpx.TimeoutException | builtins.TimeoutError):
         phase = _PHASE.get(type(exc), "read")
         limit = getattr(timeouts, phase) if timeouts is not None else None
@@ -115,6 +118,16 @@ def map_error(
     if isinstance(exc, httpx.HTTPError | OSError):
         return ConnectionError(f"{name}: {exc}" if str(exc) else name, provider=provider)
     return None
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when a "timeout" was caused by a non-timeout OSError (a refused connection)."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, builtins.TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class Endpoint:
