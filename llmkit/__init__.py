@@ -3,7 +3,10 @@
 The public API is what ``__all__`` lists; ``tests/test_public_api.py`` pins it.
 """
 
+from llmkit.budget import RetryBudget
+from llmkit.client import AsyncClient, Client, default_layers
 from llmkit.clock import Clock, SystemClock, VirtualClock
+from llmkit.deadline import Deadline, Timeouts
 from llmkit.errors import (
     AuthError,
     BadRequestError,
@@ -22,8 +25,20 @@ from llmkit.errors import (
     ServerError,
     TimeoutError,
 )
+from llmkit.layers import CallContext, Layer
 from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
+from llmkit.telemetry import (
+    AttemptRecord,
+    CallRecord,
+    JSONLSink,
+    LoggingSink,
+    MemorySink,
+    MultiSink,
+    TelemetrySink,
+)
+from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTransport
 from llmkit.types import (
     ChatRequest,
     ChatResponse,
@@ -38,34 +53,54 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIKey",
+    "AsyncChatStream",
+    "AsyncClient",
+    "AttemptRecord",
     "AuthError",
     "BadRequestError",
+    "CallContext",
+    "CallRecord",
     "ChatRequest",
     "ChatResponse",
+    "ChatStream",
+    "Client",
     "Clock",
     "ConnectionError",
     "ContentFilterError",
     "ContextLengthError",
+    "Deadline",
     "DeadlineExceededError",
     "ErrorKind",
     "InvalidResponseError",
+    "JSONLSink",
     "LLMError",
+    "Layer",
+    "LoggingSink",
+    "MemorySink",
     "Message",
+    "MultiSink",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
     "RateLimitError",
+    "RetryBudget",
+    "RetryPolicy",
+    "Scripted",
+    "ScriptedTransport",
     "ServerError",
     "StreamEvent",
     "SystemClock",
+    "TelemetrySink",
     "TimeoutError",
+    "Timeouts",
     "Tool",
     "ToolCall",
     "Usage",
     "VirtualClock",
     "__version__",
     "classify",
+    "default_layers",
     "parse_response",
     "parse_stream",
 ]
