@@ -72,8 +72,9 @@ for _s in (
     Scenario("healthy", "Every request succeeds, with realistic per-model latency."),
     Scenario(
         "instant",
-        "Healthy with zero simulated latency (throughput benchmarks).",
+        "Healthy with zero latency and no practical rate limit (benchmarks).",
         latency=ZERO_LATENCY,
+        limits=RateLimits(10**9, 10**12),
     ),
     Scenario(
         "rate-limited",

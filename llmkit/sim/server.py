@@ -81,12 +81,18 @@ def make_app(sim: Simulator, time_scale: float = 1.0) -> web.Application:
         resp = web.StreamResponse(status=plan.status, headers=plan.headers)
         await resp.prepare(request)
         owed = 0.0
+        pending: list[bytes] = []
         for chunk in plan.chunks:
             owed += chunk.delay / scale
             if owed >= _MIN_SLEEP:
+                if pending:  # what is due now goes out before the pause
+                    await resp.write(b"".join(pending))
+                    pending.clear()
                 await sleep(owed)
                 owed = 0.0
-            await resp.write(chunk.data)
+            pending.append(chunk.data)
+        if pending:
+            await resp.write(b"".join(pending))
         if plan.abort == "hang":
             await sleep(plan.hang_seconds / scale)
         if plan.abort is not None:
