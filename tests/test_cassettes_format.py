@@ -22,9 +22,11 @@ from llmkit.cassettes import (
     CassetteMismatchError,
     CassetteNotFoundError,
     CorruptCassetteError,
+    FaultStep,
     Provenance,
     Recorder,
     Replayer,
+    ResponseStep,
     SimBridge,
     UnplayedInteractionsError,
     load_cassette,
@@ -161,9 +163,11 @@ def test_file_is_readable_scrubbed_and_has_provenance(server: str, tmp_path: Pat
     loaded = load_cassette(path)
     assert loaded.meta.provenance.source == "simulator"
     assert not loaded.meta.provenance.is_live
-    assert [type(s).__name__ for s in loaded.meta.timeline] == ["ResponseStep"] * 3
-    assert loaded.meta.timeline[1].ttft_s is not None  # SSE: time to first byte
-    assert loaded.meta.timeline[0].ttft_s is None
+    plain, sse, _gz = loaded.meta.timeline
+    assert isinstance(plain, ResponseStep)
+    assert isinstance(sse, ResponseStep)
+    assert sse.ttft_s is not None  # SSE: time to first byte
+    assert plain.ttft_s is None
 
 
 def test_replay_is_offline_and_matches_on_body(server: str, tmp_path: Path) -> None:
@@ -219,6 +223,7 @@ def test_timeout_is_kept_in_the_timeline_and_raised_on_replay(server: str, tmp_p
     _record(path, server, [_chat("slow"), _chat("m1")], timeout=0.2)
     meta = load_cassette(path).meta
     fault, _ok = meta.timeline
+    assert isinstance(fault, FaultStep)
     assert fault.fault == "timeout"
     assert 0.15 < fault.after_s < 0.9
     assert len(load_cassette(path).interactions) == 1  # vcrpy stored only the response
@@ -227,7 +232,7 @@ def test_timeout_is_kept_in_the_timeline_and_raised_on_replay(server: str, tmp_p
     with Replayer(path, clock=clock) as r, httpx.Client(transport=r.transport()) as http:
         with pytest.raises(httpx.ReadTimeout):
             http.post("http://x.invalid/v1/chat/completions", json=_chat("slow"))
-        assert clock.now() == pytest.approx(fault.after_s, abs=1e-3)  # type: ignore[union-attr]
+        assert clock.now() == pytest.approx(fault.after_s, abs=1e-3)
         http.post("http://x.invalid/v1/chat/completions", json=_chat("m1"))
     assert clock.now() == pytest.approx(meta.duration_s - fault.t_s, abs=1e-3)
     assert time.monotonic() - started < 0.5
