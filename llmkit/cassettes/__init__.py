@@ -30,7 +30,7 @@ from llmkit.cassettes.errors import (
     UnplayedInteractionsError,
 )
 from llmkit.cassettes.matching import MATCH_ON, VOLATILE_FIELDS
-from llmkit.cassettes.record import Recorder, ScaledClock, SimBridge
+from llmkit.cassettes.record import Recorder, SimBridge
 from llmkit.cassettes.replay import Replayer, replay
 from llmkit.cassettes.serializer import LoadedCassette, load_cassette
 from llmkit.cassettes.timeline import (
@@ -56,7 +56,6 @@ __all__ = [
     "Recorder",
     "Replayer",
     "ResponseStep",
-    "ScaledClock",
     "SimBridge",
     "UnplayedInteractionsError",
     "load_cassette",

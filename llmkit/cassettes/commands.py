@@ -83,8 +83,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return 0
     root = Path(args.root)
     if args.all:
-        if args.scenario or args.out or args.provider:
-            return _fail("record", "--all takes no SCENARIO, --out or --provider")
+        if args.scenario or args.out or args.provider or args.served:
+            return _fail("record", "--all takes no SCENARIO, --out, --provider or --served")
         todo = list(catalogue.entries())
         started = time.perf_counter()
         from tqdm import tqdm  # noqa: PLC0415
@@ -107,9 +107,13 @@ def _cmd_record(args: argparse.Namespace) -> int:
     if isinstance(resolved, str):
         return _fail("record", resolved)
     entry, group = resolved
+    if not args.time_scale > 0:
+        return _fail("record", f"--time-scale must be > 0, got {args.time_scale:g}")
     out = Path(args.out) if args.out else entry.path(root, group)
     try:
-        path = record_entry(entry, group, out, seed=args.seed)
+        path = record_entry(
+            entry, group, out, seed=args.seed, served=args.served, time_scale=args.time_scale
+        )
     except OSError as exc:
         return _fail("record", f"cannot write {out}: {exc.strerror or exc}")
     print(f"recorded {path}")
@@ -131,6 +135,18 @@ def add_record(subparsers: Any) -> None:
     p.add_argument("--all", action="store_true", help="re-record the whole catalogue")
     p.add_argument("--root", default=str(_ROOT), help="catalogue directory (default cassettes)")
     p.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    p.add_argument(
+        "--served",
+        action="store_true",
+        help="record real HTTP against the served simulator (timings measured, "
+        "not byte-identical); default: in-process on a virtual clock",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=100.0,
+        help="with --served: simulated seconds per real second (default 100)",
+    )
     p.set_defaults(func=_cmd_record)
 
 

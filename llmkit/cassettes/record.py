@@ -2,9 +2,12 @@
 
 Three ways to record, one file format:
 
-- **The served simulator** (the honest default): real HTTP to ``llmkit.sim`` on 127.0.0.1.
-  Timings are measured on the clock you pass; with the simulator's time scale, pass a
-  :class:`ScaledClock` so seconds in the cassette are simulator seconds.
+- **The served simulator**: real HTTP to ``llmkit.sim.SimServer`` on 127.0.0.1. Pass the
+  server's clock (``server.clock``, simulated seconds) and its ``time_scale``: timings are
+  measured in simulated seconds and the client's timeouts are shortened by the time scale
+  on the way out, so a 10 s read timeout fires after 10 simulated seconds. Measured timings
+  vary a little from run to run, so these recordings are honest but not byte-identical
+  (``llmkit record SCENARIO --served``).
 - **The in-process simulator on a VirtualClock** (what ``make cassettes`` uses): vcrpy does
   not patch custom transports, only httpx's own (``HTTPTransport``, ``AsyncHTTPTransport``,
   ``WSGITransport``, ``ASGITransport``, ``MockTransport``), so :class:`SimBridge` wraps the
@@ -57,38 +60,12 @@ from llmkit.cassettes.timeline import (
 from llmkit.cassettes.vcrconf import make_vcr
 from llmkit.clock import Clock, system_clock
 
-__all__ = ["Recorder", "RecordingTransport", "ScaledClock", "SimBridge", "TappedHTTPTransport"]
+__all__ = ["Recorder", "RecordingTransport", "SimBridge", "TappedHTTPTransport"]
 
 _PROBE = "llmkit_cassette_probe"
 _current_call: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "llmkit_cassette_call", default=None
 )
-
-
-class ScaledClock:
-    """Real time, reported in simulator seconds: ``now()`` is real seconds / ``scale`` and
-    ``sleep(s)`` sleeps ``s * scale`` real seconds. For recording the served simulator when it
-    runs with a time scale (``scale=0.01``: one simulated second is 10 ms)."""
-
-    __slots__ = ("_base", "_scale")
-
-    def __init__(self, scale: float, base: Clock = system_clock) -> None:
-        if scale <= 0:
-            raise ValueError("scale must be > 0")
-        self._scale = scale
-        self._base = base
-
-    def now(self) -> float:
-        return self._base.now() / self._scale
-
-    def wall(self) -> float:
-        return self._base.wall()
-
-    def sleep(self, seconds: float) -> None:
-        self._base.sleep(seconds * self._scale)
-
-    async def asleep(self, seconds: float) -> None:
-        await self._base.asleep(seconds * self._scale)
 
 
 @dataclass(slots=True)
@@ -203,7 +180,13 @@ class RecordingTransport(httpx.BaseTransport):
         key = request_key(request.method, request.url.path, body)
         call = rec._call_for_attempt()
         probe = _Probe()
-        request.extensions = {**request.extensions, _PROBE: probe}
+        ext = {**request.extensions, _PROBE: probe}
+        timeout = ext.get("timeout")
+        if rec.time_scale != 1.0 and isinstance(timeout, dict):
+            ext["timeout"] = {
+                k: (None if v is None else v / rec.time_scale) for k, v in timeout.items()
+            }
+        request.extensions = ext
         if rec.live_accept_encoding:
             request.headers["accept-encoding"] = "gzip"
         start = clock.now()
@@ -252,8 +235,13 @@ class Recorder:
         *,
         clock: Clock = system_clock,
         notes: Mapping[str, Any] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
+        if not time_scale > 0:
+            raise ValueError("time_scale must be > 0")
         self.path = Path(path)
+        self.time_scale = float(time_scale)
+        """Simulated seconds per real second (the served simulator's); timeouts are divided."""
         self.provenance = provenance
         self.clock = clock
         self.notes = dict(notes or {})

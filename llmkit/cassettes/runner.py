@@ -59,6 +59,7 @@ def _client(
     attempt_layers: Iterable[Any] = (),
     telemetry: Any = None,
     api_key: str | None = _SIM_KEY,
+    base_url: str | None = None,
 ) -> Any:
     from llmkit.client import Client  # noqa: PLC0415 - the client pulls in every layer
 
@@ -68,7 +69,7 @@ def _client(
         transport=transport,
         clock=clock,
         api_key=api_key,
-        base_url=_BASE.get(provider),
+        base_url=base_url or _BASE.get(provider),
         retry=attempts if attempts > 1 else False,
         timeout=timeout,
         deadline=None,
@@ -82,16 +83,27 @@ def _client(
 # --------------------------------------------------------------------------- recording
 
 
-def record_entry(entry: Entry, group: str, out: Path, *, seed: int | None = None) -> Path:
-    """Record one catalogue entry for one group into ``out`` (atomically)."""
+def record_entry(
+    entry: Entry,
+    group: str,
+    out: Path,
+    *,
+    seed: int | None = None,
+    served: bool = False,
+    time_scale: float = 20.0,
+) -> Path:
+    """Record one catalogue entry for one group into ``out`` (atomically).
+
+    By default the simulator runs in process on a VirtualClock (exact, byte-identical, fast).
+    ``served=True`` records real HTTP against ``SimServer`` on 127.0.0.1 running
+    ``time_scale`` times faster than the wall clock; timings are then measured.
+    """
     from llmkit import __version__  # noqa: PLC0415
     from llmkit.sim import SIM_VERSION, SimTransport  # noqa: PLC0415
 
     seed = entry.seed if seed is None else seed
     route = PROVIDERS.get(group, PROVIDERS["openai"])
     arrivals = entry.workload(route, random.Random(seed))
-    clock = VirtualClock()
-    sim = SimTransport(entry.scenario, clock, seed=seed)
     prov = Provenance(
         "simulator",
         group,
@@ -100,41 +112,89 @@ def record_entry(entry: Entry, group: str, out: Path, *, seed: int | None = None
         simulator_version=SIM_VERSION,
         seed=seed,
     )
+    via = (
+        f"served simulator over HTTP, time scale {time_scale:g} (timings measured)"
+        if served
+        else "in-process simulator on a virtual clock (timings exact)"
+    )
     notes = {
         "entry": entry.name,
         "description": entry.description,
+        "recorded_via": via,
         "attempts": entry.attempts,
         "timeout_s": entry.timeout,
         **entry.notes,
     }
+    server: Any = None
+    clock: Clock
+    if served:
+        from llmkit.sim.server import SimServer  # noqa: PLC0415 - aiohttp only when serving
+
+        server = SimServer(entry.scenario, seed=seed, time_scale=time_scale)
+        server.start()
+        clock = server.clock
+        base = {
+            "openai": server.openai_base_url,
+            "anthropic": server.anthropic_base_url,
+            "openrouter": server.openrouter_base_url,
+        }
+    else:
+        clock = VirtualClock()
+        sim = SimTransport(entry.scenario, clock, seed=seed)
+        base = dict(_BASE)
     clients: dict[tuple[str, str], Any] = {}
-    with Recorder(out, prov, clock=clock, notes=notes) as rec:
-        bridge = SimBridge(sim, clock)
+    try:
+        with Recorder(
+            out, prov, clock=clock, notes=notes, time_scale=time_scale if served else 1.0
+        ) as rec:
+            inner = None if served else SimBridge(sim, clock)
 
-        def client(provider: str, api: str) -> Any:
-            if (provider, api) not in clients:
-                clients[provider, api] = _client(
-                    provider,
-                    api,
-                    transport=rec.transport(bridge),
-                    clock=clock,
-                    attempts=entry.attempts,
-                    timeout=entry.timeout,
-                    seed=seed,
-                )
-            return clients[provider, api]
+            def client(provider: str, api: str) -> Any:
+                if (provider, api) not in clients:
+                    clients[provider, api] = _client(
+                        provider,
+                        api,
+                        transport=rec.transport(inner),
+                        clock=clock,
+                        attempts=entry.attempts,
+                        timeout=entry.timeout,
+                        seed=seed,
+                        base_url=base[provider],
+                    )
+                return clients[provider, api]
 
-        for a in arrivals:
-            clock.set(rec.origin + a.t_s)
-            with rec.call(a.provider, request_to_data(a.request), api=a.api, t_s=a.t_s):
-                try:
-                    client(a.provider, a.api).send(a.request)
-                except LLMError:
-                    if entry.fallback is not None:
-                        fb: Route = entry.fallback
-                        with contextlib.suppress(LLMError):
-                            client(fb.provider, fb.api).send(a.request.with_(model=fb.fast))
+            for a in arrivals:  # build clients first: set-up time is not traffic
+                client(a.provider, a.api)
+            if entry.fallback is not None:
+                client(entry.fallback.provider, entry.fallback.api)
+            rec.origin = clock.now()
+            for a in arrivals:
+                wait = rec.origin + a.t_s - clock.now()
+                if wait > 0:
+                    clock.sleep(wait)
+                with rec.call(a.provider, request_to_data(a.request), api=a.api, t_s=a.t_s):
+                    _send(client, a.provider, a.api, a.request, entry.fallback)
+    finally:
+        for c in clients.values():
+            c.close()
+        if server is not None:
+            server.stop()
     return out
+
+
+def _send(
+    client: Callable[[str, str], Any],
+    provider: str,
+    api: str,
+    request: ChatRequest,
+    fallback: Route | None,
+) -> None:
+    try:
+        client(provider, api).send(request)
+    except LLMError:
+        if fallback is not None:
+            with contextlib.suppress(LLMError):
+                client(fallback.provider, fallback.api).send(request.with_(model=fallback.fast))
 
 
 # --------------------------------------------------------------------------- replaying
