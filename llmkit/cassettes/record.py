@@ -266,6 +266,9 @@ class Recorder:
         self._tmp = Path(tmp)
         self._cm = make_vcr().use_cassette(tmp, record_mode="all")
         self._cassette = self._cm.__enter__()
+        if not hasattr(self._cassette, "get_metadata"):  # vcrpy < 9 cannot store our section
+            self._cm.__exit__(None, None, None)
+            raise RuntimeError("recording llmkit cassettes needs vcrpy>=9 (Cassette.get_metadata)")
         self.origin = self.clock.now()
         return self
 
