@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ AUTH = {"authorization": "Bearer sk-test-123", "anthropic-version": "2023-06-01"
 SCALE = 1000.0
 ROOT = Path(__file__).resolve().parents[1]
 
-BODIES = {
+BODIES: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "hello"}],

@@ -5,12 +5,17 @@ virtual clock, or served over real HTTP (:class:`SimServer`, ``llmkit sim serve`
 official SDKs and any other client can be pointed at it with ``base_url``.
 """
 
+from typing import TYPE_CHECKING
+
 from llmkit.sim.core import SIM_VERSION, Chunk, SimResponse, Simulator
 from llmkit.sim.faults import Fault, FaultRule
 from llmkit.sim.latency import DEFAULT_LATENCY, ZERO_LATENCY, LatencyModel, ModelProfile
 from llmkit.sim.ratelimit import RateLimits
 from llmkit.sim.scenarios import SCENARIOS, Scenario, get_scenario, register
 from llmkit.sim.transport import AsyncSimTransport, SimTransport
+
+if TYPE_CHECKING:
+    from llmkit.sim.server import SimServer
 
 __all__ = [
     "DEFAULT_LATENCY",
