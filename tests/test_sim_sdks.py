@@ -18,7 +18,7 @@ pytestmark = pytest.mark.sdk
 
 SCALE = 1000.0  # simulated seconds per real second: a 1 s answer takes 1 ms
 KEY = "sk-test-not-a-real-key"
-TOOLS = [
+TOOLS: Any = [
     {
         "type": "function",
         "function": {
@@ -95,7 +95,9 @@ def test_openai_chat_tool_call(oai: openai.OpenAI) -> None:
     calls = resp.choices[0].message.tool_calls
     assert resp.choices[0].finish_reason == "tool_calls"
     assert calls is not None
-    assert calls[0].function.name == "get_weather"
+    call = calls[0]
+    assert call.type == "function"
+    assert call.function.name == "get_weather"
 
 
 def test_openai_responses_plain_and_stream(oai: openai.OpenAI) -> None:
