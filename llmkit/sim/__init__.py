@@ -2,7 +2,23 @@
 
 Use it in process (:class:`SimTransport`, :class:`AsyncSimTransport`) for fast tests on a
 virtual clock, or served over real HTTP (:class:`SimServer`, ``llmkit sim serve``) so the
-official SDKs and any other client can be pointed at it with ``base_url``.
+official SDKs and any other client can be pointed at it with ``base_url``::
+
+    import httpx
+    from llmkit.clock import VirtualClock
+    from llmkit.sim import Fault, FaultRule, SimTransport, get_scenario
+
+    clock = VirtualClock()
+    shaky = get_scenario("healthy").plus(
+        FaultRule(Fault.UNAVAILABLE, requests=(0, 2)),           # first two requests: 503
+        FaultRule(Fault.RATE_LIMIT, rate=0.1, retry_after=1.0),  # then 10% 429s
+    )
+    client = httpx.Client(transport=SimTransport(shaky, clock), timeout=30,
+                          headers={"authorization": "Bearer sk-test"})
+    client.post("https://api.openai.com/v1/chat/completions", json={...})  # no real sleep
+
+Paths served: ``/v1/chat/completions``, ``/v1/responses`` (OpenAI), ``/v1/messages``
+(Anthropic), ``/api/v1/chat/completions`` (OpenRouter). A request without an API key gets 401.
 """
 
 from typing import TYPE_CHECKING

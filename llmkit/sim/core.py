@@ -259,8 +259,12 @@ class Simulator:
 
     # ------------------------------------------------------------------------- internals
 
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self.outcomes[outcome] += 1
+
     def _reply(self, r: Reply, delay: float = 0.0, fault: Fault | None = None) -> SimResponse:
-        self.outcomes[str(r.status)] += 1
+        self._count(str(r.status))
         return SimResponse(r.status, r.headers, (Chunk(0.0, r.body),), delay=delay, fault=fault)
 
     def _respond(
@@ -308,7 +312,7 @@ class Simulator:
             delay = timing.ttft if r.status >= 500 else timing.ttft * 0.05
             return self._reply(r, delay, fault)
         if fault is Fault.HANG or (fault is Fault.STALL and not call.stream):
-            self.outcomes["hang"] += 1
+            self._count("hang")
             return SimResponse(
                 0,
                 (),
@@ -320,7 +324,7 @@ class Simulator:
                 fault=fault,
             )
         if fault is Fault.RESET:
-            self.outcomes["reset"] += 1
+            self._count("reset")
             return SimResponse(
                 0,
                 (),
@@ -351,7 +355,7 @@ class Simulator:
         elif fault is Fault.RESET_MIDSTREAM:
             headers.append(("content-length", str(len(body))))
             body, abort = body[: len(body) // 2], "reset"
-        self.outcomes[abort or "200"] += 1
+        self._count(abort or "200")
         if wire.provider == "openrouter" and total > 0 and abort is None:
             # OpenRouter commits the 200 early and pads with blank lines while it waits.
             chunks = (Chunk(0.0, b"\n"), Chunk(total / 2, body))
@@ -398,7 +402,7 @@ class Simulator:
             chunks.insert(0, Chunk(0.0, openrouter.KEEPALIVE))
             if len(chunks) > 1:
                 chunks[1] = Chunk(chunks[1].delay + ttft / 2, chunks[1].data)
-        self.outcomes[abort or "200"] += 1
+        self._count(abort or "200")
         return SimResponse(
             200,
             tuple(wire.headers(ctx, stream=True)),
