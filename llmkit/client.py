@@ -18,6 +18,7 @@ Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ import httpx
 from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
-from llmkit.layers import CallContext, Layer, compose, compose_async
+from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
@@ -45,6 +46,20 @@ from llmkit.transport import (
 from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages
 
 __all__ = ["AsyncClient", "Client", "default_layers"]
+
+
+_RESPONSE_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResponse))
+_set = object.__setattr__
+
+
+def _with_latency(response: ChatResponse, latency: float) -> ChatResponse:
+    """``response.with_(latency=...)`` at half the cost (``dataclasses.replace`` re-validates
+    every field); a new object, so a response shared by a cache is never mutated."""
+    new = object.__new__(ChatResponse)
+    for name in _RESPONSE_FIELDS:
+        _set(new, name, getattr(response, name))
+    _set(new, "latency", latency)
+    return new
 
 
 def default_layers(
@@ -69,6 +84,10 @@ def default_layers(
         if not isinstance(layer, Layer):
             raise TypeError(f"{layer!r} is not a layer (it needs handle and ahandle)")
     return stack
+
+
+def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
+    return [x for x in layers if not isinstance(x, TelemetryLayer | DeadlineLayer)]
 
 
 def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
@@ -218,11 +237,17 @@ class Client(_Core):
         self._transport = HTTPTransport(self.endpoint, self.http)
         self._handler = compose(self.layers, self._transport)
 
+    def inner_handler(self) -> Handler:
+        """This client's stack without its call-level telemetry and deadline layers, to run
+        inside another call that owns those (a fallback target, a hedge): that call's context,
+        deadline and telemetry apply."""
+        return compose(_inner_layers(self.layers), self._transport)
+
     def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         """Run a neutral :class:`ChatRequest` through the stack."""
         ctx = self._context(deadline)
         response = self._handler(request, ctx)
-        return response.with_(latency=self.clock.now() - ctx.started)
+        return _with_latency(response, self.clock.now() - ctx.started)
 
     def chat(
         self,
@@ -318,10 +343,14 @@ class AsyncClient(_Core):
         self._transport = AsyncHTTPTransport(self.endpoint, self.http)
         self._handler = compose_async(self.layers, self._transport)
 
+    def inner_handler(self) -> AsyncHandler:
+        """The async twin of :meth:`Client.inner_handler`."""
+        return compose_async(_inner_layers(self.layers), self._transport)
+
     async def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         ctx = self._context(deadline)
         response = await self._handler(request, ctx)
-        return response.with_(latency=self.clock.now() - ctx.started)
+        return _with_latency(response, self.clock.now() - ctx.started)
 
     async def chat(
         self,

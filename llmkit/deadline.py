@@ -29,6 +29,8 @@ from llmkit.types import ChatRequest, ChatResponse
 
 __all__ = ["AttemptTimeouts", "Deadline", "DeadlineLayer", "Timeouts"]
 
+_NONE: frozenset[str] = frozenset()
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -66,8 +68,10 @@ class Timeouts:
         """The timeouts of one attempt started with ``remaining`` seconds before the deadline."""
         read = self.stream_idle if stream else self.read
         if remaining is None:
-            return AttemptTimeouts(self.connect, read, self.write, self.pool, frozenset())
+            return AttemptTimeouts(self.connect, read, self.write, self.pool, _NONE)
         rem = max(remaining, 0.0)
+        if rem >= self.connect and rem >= read and rem >= self.write and rem >= self.pool:
+            return AttemptTimeouts(self.connect, read, self.write, self.pool, _NONE)  # fast path
         shrunk = frozenset(
             name
             for name, value in (

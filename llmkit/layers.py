@@ -53,11 +53,16 @@ class CallContext:
     returned through the layers is then a placeholder with empty text."""
     on_stream_end: list[Callable[[ChatResponse | None, BaseException | None], None]] | None = None
     """Callbacks run when a delivered stream ends (layers that need the final answer)."""
+    stream_result: tuple[ChatResponse | None, BaseException | None] | None = None
+    """``(response, error)`` once the delivered stream has ended."""
 
     def at_stream_end(
         self, callback: Callable[[ChatResponse | None, BaseException | None], None]
     ) -> None:
-        """Run ``callback(response, error)`` when the delivered stream ends."""
+        """Run ``callback(response, error)`` when the delivered stream ends (now if it has)."""
+        if self.stream_result is not None:
+            callback(*self.stream_result)
+            return
         if self.on_stream_end is None:
             self.on_stream_end = []
         self.on_stream_end.append(callback)

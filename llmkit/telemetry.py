@@ -222,26 +222,28 @@ def error_fields(error: BaseException | None) -> dict[str, Any]:
 
 
 def fingerprint(request: ChatRequest) -> str:
-    """Stable short hash of what was asked (never the text itself); cheap on the hot path."""
-    msgs = [
-        [
-            m.role,
-            m.content,
-            m.name,
-            m.tool_call_id,
-            [[c.id, c.name, c.arguments] for c in m.tool_calls],
-        ]
-        for m in request.messages
-    ]
-    tools = [[t.name, t.description, t.parameters] for t in request.tools]
-    blob = json.dumps(
-        [request.model, msgs, request.max_tokens, request.temperature, tools, request.extra],
-        separators=(",", ":"),
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
-    )
-    return hashlib.blake2b(blob.encode("utf-8"), digest_size=10).hexdigest()
+    """Stable short hash of what was asked (never the text itself).
+
+    Cheap on the hot path: strings are fed to blake2b with separators; JSON is built only for
+    tools and extra parameters, when there are any.
+    """
+    h = hashlib.blake2b(digest_size=10)
+    put = h.update
+    put(request.model.encode())
+    put(f"\x1e{request.max_tokens}\x1f{request.temperature}".encode())
+    for m in request.messages:
+        put(f"\x1e{m.role}\x1f{m.name}\x1f{m.tool_call_id}\x1f".encode())
+        put(m.content.encode("utf-8", "surrogatepass"))
+        for c in m.tool_calls:
+            put(f"\x1d{c.id}\x1f{c.name}\x1f".encode())
+            put(c.arguments.encode("utf-8", "surrogatepass"))
+    if request.tools or request.extra:
+        tools = [[t.name, t.description, t.parameters] for t in request.tools]
+        blob = json.dumps(
+            [tools, request.extra], sort_keys=True, separators=(",", ":"), default=str
+        )
+        put(b"\x1c" + blob.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- sinks
@@ -448,6 +450,8 @@ def call_record(
     }
     fields.update(response_fields(response))
     fields.update(error_fields(error))
+    if response is None and error is None:
+        fields["error_type"] = "cancelled"  # a delivered stream closed before its end
     cache_hit = notes.get("cache_hit")
     if cache_hit is None and response is not None and response.cached:
         cache_hit = True

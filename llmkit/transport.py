@@ -298,7 +298,8 @@ class _StreamState:
             error=error,
             ttft=self.ttft,
         )
-        if ctx.deliver_stream:
+        if ctx.stream is self:
+            ctx.stream_result = (response, error)
             for callback in ctx.on_stream_end or ():
                 callback(response, error)
 
@@ -476,6 +477,7 @@ class HTTPTransport:
             if mapped is None:
                 raise
             raise mapped from exc
+        ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             return self._stream(request, ctx, att, response)
         try:
@@ -495,7 +497,7 @@ class HTTPTransport:
         stream = ChatStream(self.endpoint, request, ctx, att, response)
         if ctx.deliver_stream:
             stream._pull()  # the first event, so failures before it can still be retried
-            ctx.stream = stream
+            _deliver(ctx, stream)
             return self.endpoint.placeholder(request)
         return stream.get_final_response()
 
@@ -522,11 +524,12 @@ class AsyncHTTPTransport:
             if mapped is None:
                 raise
             raise mapped from exc
+        ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)
             if ctx.deliver_stream:
                 await stream._pull()
-                ctx.stream = stream
+                _deliver(ctx, stream)
                 return ep.placeholder(request)
             return await stream.get_final_response()
         try:
@@ -542,6 +545,13 @@ class AsyncHTTPTransport:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _deliver(ctx: CallContext, stream: _StreamState) -> None:
+    """Hand the primed stream to the layers; a stream that already ended reports at once."""
+    ctx.stream = stream
+    ctx.stream_result = (stream.response, None) if stream._ended else None
+    ctx.on_stream_end = None
 
 
 def _fail(

@@ -537,3 +537,27 @@ def test_error_kinds_from_statuses() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(500, text="<html>oops</html>"))
     with pytest.raises(ServerError):
         Client(transport=transport, retry=1).chat(model="m", messages=MSGS)
+
+
+def test_stream_that_ends_before_any_event_still_reports() -> None:
+    clock = VirtualClock()
+    transport = ScriptedTransport(clock, [Scripted(chunks=[b": ping\n\n", b"data: [DONE]\n\n"])])
+    sink = MemorySink()
+    client = Client(transport=transport, clock=clock, telemetry=sink)
+    with client.stream(model="m", messages=MSGS) as stream:
+        assert list(stream) == []
+    assert stream.response is not None
+    assert stream.response.text == ""
+    assert [r.kind for r in sink.records] == ["attempt", "call"]
+    assert sink.calls()[0].error_type is None
+
+
+def test_abandoned_stream_is_reported_cancelled() -> None:
+    clock = VirtualClock()
+    transport = ScriptedTransport(clock, [Scripted(chunks=STREAM, chunk_gap=0.1)])
+    sink = MemorySink()
+    client = Client(transport=transport, clock=clock, telemetry=sink)
+    with client.stream(model="m", messages=MSGS) as stream:
+        next(iter(stream))
+    assert stream.response is None
+    assert [r.error_type for r in sink.records] == ["cancelled", "cancelled"]
