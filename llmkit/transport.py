@@ -17,8 +17,9 @@ Streams: ``chat(stream=True)`` reads the whole stream inside the attempt (so a m
 failure can still be retried: nothing was delivered) and returns the aggregate with ``ttft``.
 ``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first event
 has arrived and leaves a :class:`ChatStream` in ``ctx.stream``; from then on errors go to the
-reader. The sans-IO parts (timeouts, error mapping, stream state, records) are shared; the
-sync and async classes only do I/O.
+reader. Each attempt leaves its response headers in ``ctx.notes["response_headers"]``
+(rate-limit headers for ``llmkit.throttle``). The sans-IO parts (timeouts, error mapping,
+stream state, records) are shared; the sync and async classes only do I/O.
 
 :class:`ScriptedTransport` is a test double for httpx that advances a virtual clock by a
 scripted latency and honours the timeouts in ``request.extensions``.
@@ -477,6 +478,7 @@ class HTTPTransport:
             if mapped is None:
                 raise
             raise mapped from exc
+        ctx.notes["response_headers"] = response.headers  # for throttling / header hooks
         ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             return self._stream(request, ctx, att, response)
@@ -524,6 +526,7 @@ class AsyncHTTPTransport:
             if mapped is None:
                 raise
             raise mapped from exc
+        ctx.notes["response_headers"] = response.headers  # for throttling / header hooks
         ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)

@@ -561,3 +561,19 @@ def test_abandoned_stream_is_reported_cancelled() -> None:
         next(iter(stream))
     assert stream.response is None
     assert [r.error_type for r in sink.records] == ["cancelled", "cancelled"]
+
+
+def test_response_headers_left_for_layers() -> None:
+    seen: list[str | None] = []
+
+    class Peek(Recorder):
+        def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
+            out = next(request, ctx)
+            seen.append(ctx.notes["response_headers"].get("x-ratelimit-remaining-requests"))
+            return out
+
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, json=body(), headers={"x-ratelimit-remaining-requests": "7"})
+    )
+    Client(transport=transport, attempt_layers=[Peek("peek", [])]).chat(model="m", messages=MSGS)
+    assert seen == ["7"]
