@@ -27,8 +27,9 @@ pydantic-ai's ``FallbackExceptionGroup``); as an ``LLMError`` it does not escape
 already catches ``LLMError`` and reads ``kind``/``retryable``/``retry_after`` (they summarize
 the group: kind and retryable of the failure that ended the chain, the soonest retry_after).
 
-Telemetry: ``ctx.notes["served_by"]`` names the target that answered, ``ctx.notes["fallback"]``
-lists every target that was tried or passed over, and why.
+Telemetry: ``ctx.notes["target"]`` names the target that answered (``degrade:<reason>`` for a
+degradation step), ``ctx.notes["served_by"]`` its provider (the telemetry call record's
+``provider``), and ``ctx.notes["fallback"]`` lists every target tried or passed over, and why.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmkit.breaker import CircuitOpenError
 from llmkit.errors import DeadlineExceededError, ErrorKind, LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.types import ChatRequest, ChatResponse
+
+if TYPE_CHECKING:
+    from llmkit.client import AsyncClient, Client
 
 __all__ = [
     "MOVE_ON_KINDS",
@@ -87,6 +91,57 @@ class Target:
 
     def prepare(self, request: ChatRequest) -> ChatRequest:
         return request if self.model is None else request.with_(model=self.model)
+
+    @classmethod
+    def of_client(
+        cls,
+        client: Client | AsyncClient,
+        *,
+        name: str | None = None,
+        model: str | None = None,
+        context_window: int | None = None,
+    ) -> Target:
+        """A target served by another client's stack (its retries, breaker, transport), in
+        the calling client's context: one deadline and one telemetry record for the call."""
+        from llmkit.client import AsyncClient  # noqa: PLC0415 - the client imports layers
+
+        provider = client.provider
+        label = name or (f"{provider}:{model}" if model else provider)
+        if isinstance(client, AsyncClient):
+            ainner = client.inner_handler()
+
+            async def acall(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+                outer, ctx.provider = ctx.provider, provider
+                try:
+                    return await ainner(request, ctx)
+                finally:
+                    ctx.provider = outer
+
+            return cls(label, model, provider, context_window, ahandler=acall)
+        inner = client.inner_handler()
+
+        def call(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+            outer, ctx.provider = ctx.provider, provider
+            try:
+                return inner(request, ctx)
+            finally:
+                ctx.provider = outer
+
+        return cls(label, model, provider, context_window, handler=call)
+
+    def sync_handler(self, next: Handler) -> Handler:
+        if self.handler is not None:
+            return self.handler
+        if self.ahandler is not None:
+            raise TypeError(f"target {self.name!r} is async-only (built from an AsyncClient)")
+        return next
+
+    def async_handler(self, next: AsyncHandler) -> AsyncHandler:
+        if self.ahandler is not None:
+            return self.ahandler
+        if self.handler is not None:
+            raise TypeError(f"target {self.name!r} is sync-only (built from a Client)")
+        return next
 
 
 class Action(StrEnum):
@@ -308,7 +363,8 @@ class _Chain:
 
     def success(self, target: Target, response: ChatResponse) -> ChatResponse:
         self.log.append({"target": target.name, "outcome": "served"})
-        self.ctx.notes["served_by"] = target.name
+        self.ctx.notes["target"] = target.name
+        self.ctx.notes["served_by"] = target.provider or response.provider or self.ctx.provider
         return response
 
     def failure(self, target: Target, error: BaseException) -> None:
@@ -336,7 +392,8 @@ class _Chain:
 
     def degraded(self, step: DegradeStep, response: ChatResponse) -> ChatResponse:
         self.ctx.notes["degraded"] = step.reason
-        self.ctx.notes["served_by"] = f"degrade:{step.reason}"
+        self.ctx.notes["target"] = f"degrade:{step.reason}"
+        self.ctx.notes["served_by"] = response.provider
         return response.with_(degraded=step.reason)
 
 
@@ -370,7 +427,7 @@ class FallbackLayer:
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
         chain = _Chain(self, ctx)
         while (target := chain.target()) is not None:
-            handler = target.handler or next
+            handler = target.sync_handler(next)
             try:
                 response = handler(target.prepare(request), ctx)
             except BaseException as exc:
@@ -389,7 +446,7 @@ class FallbackLayer:
     ) -> ChatResponse:
         chain = _Chain(self, ctx)
         while (target := chain.target()) is not None:
-            handler = target.ahandler or next
+            handler = target.async_handler(next)
             try:
                 response = await handler(target.prepare(request), ctx)
             except BaseException as exc:

@@ -179,6 +179,10 @@ class HedgeLayer:
         note["fired"] = True
         # Its own notes and attempt count, so the two attempts do not write over each other;
         # the deadline and clock are shared.
+        # The stream-end callbacks list is shared, so layers above see a delivered stream
+        # end whichever attempt opened it.
+        if ctx.on_stream_end is None:
+            ctx.on_stream_end = []
         hedge_ctx = replace(ctx, notes={}, attempt=ctx.attempt)
         handler = next if self.target is None else (self.target.ahandler or next)
         req = request if self.target is None else self.target.prepare(request)
@@ -207,6 +211,9 @@ class HedgeLayer:
                 if role == "hedge" and hedge_ctx is not None:
                     ctx.notes.update({k: v for k, v in hedge_ctx.notes.items() if k != "hedge"})
                     ctx.attempt = max(ctx.attempt, hedge_ctx.attempt)
+                    ctx.stream = hedge_ctx.stream
+                elif hedge_ctx is not None and hedge_ctx.stream is not None:
+                    await _close_stream(hedge_ctx.stream)  # both opened one; the hedge lost
                 return task.result()
         if len(failures) > 1:
             note["failures"] = [role for role, _ in failures]
@@ -217,6 +224,12 @@ class HedgeLayer:
 
 async def _call(handler: AsyncHandler, request: ChatRequest, ctx: CallContext) -> ChatResponse:
     return await handler(request, ctx)
+
+
+async def _close_stream(stream: Any) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _cancel_all(tasks: dict[asyncio.Task[ChatResponse], tuple[str, float]]) -> None:

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.layers import AsyncHandler, CallContext, Handler
@@ -191,8 +192,12 @@ class ThrottlePolicy:
     """Keep this fraction of a token bucket's limit in hand."""
     max_wait: float = 60.0
     """Never wait longer than this for one call (then send and let the provider decide)."""
+    refill: Literal["continuous", "window"] = "continuous"
+    """How buckets refill between observations (see :class:`Limiter`)."""
 
     def __post_init__(self) -> None:
+        if self.refill not in ("continuous", "window"):
+            raise ValueError("refill must be 'continuous' or 'window'")
         if self.reserve_requests < 0 or not 0 <= self.reserve_tokens_fraction < 1:
             raise ValueError("reserves must be >= 0 (token fraction below 1)")
         if self.max_wait < 0:
@@ -207,14 +212,38 @@ class ThrottlePolicy:
 @dataclass(slots=True)
 class _Live:
     limit: int | None
-    remaining: int | None
+    remaining: float | None
+    at: float  # clock.now() when ``remaining`` was true
     reset_at: float | None  # clock.now() when full again
+    rate: float | None  # refill per second (continuous buckets), or None
+
+    def level(self, now: float) -> float | None:
+        """What is in the bucket at ``now`` (None = unknown)."""
+        if self.remaining is None:
+            return None
+        if self.reset_at is not None and now >= self.reset_at:
+            return float(self.limit) if self.limit is not None else None
+        if self.rate is not None and self.limit is not None:
+            return min(float(self.limit), self.remaining + self.rate * (now - self.at))
+        return self.remaining
+
+    def wait(self, need: float, now: float) -> float:
+        """Seconds until ``need`` fits (0 when it fits or nothing is known)."""
+        level = self.level(now)
+        if level is None or level >= need - 1e-9:  # float error must not mean another wait
+            return 0.0
+        if self.rate:
+            return (need - level) / self.rate
+        return 0.0 if self.reset_at is None else self.reset_at - now
 
 
 class Limiter:
     """What is left in each bucket of one rate-limit scope (usually one model). Thread-safe.
 
-    Pure of I/O: every method takes ``now`` (``clock.now()``), and the caller waits.
+    Pure of I/O: every method takes ``now`` (``clock.now()``), and the caller waits. With
+    ``refill="continuous"`` (how OpenAI and Anthropic describe their limits) a bucket refills
+    at ``(limit - remaining) / reset`` per second, so a request waits only for what it needs;
+    with ``"window"`` it waits for the whole reset.
     """
 
     def __init__(self, policy: ThrottlePolicy = ThrottlePolicy()) -> None:
@@ -227,11 +256,21 @@ class Limiter:
         """Take the provider's latest word (it already counts requests in flight before it)."""
         with self._lock:
             for name, b in buckets.items():
-                live = self._buckets.setdefault(name, _Live(None, None, None))
+                live = self._buckets.setdefault(name, _Live(None, None, now, None, None))
                 if b.limit is not None:
                     live.limit = b.limit
-                live.remaining = b.remaining
+                live.remaining = None if b.remaining is None else float(b.remaining)
+                live.at = now
                 live.reset_at = None if b.reset_after is None else now + b.reset_after
+                live.rate = None
+                if (
+                    self.policy.refill == "continuous"
+                    and live.limit is not None
+                    and live.remaining is not None
+                    and b.reset_after
+                    and live.limit > live.remaining
+                ):
+                    live.rate = (live.limit - live.remaining) / b.reset_after
 
     def block_until(self, t: float) -> None:
         """Send nothing before ``t`` (a 429's retry-after)."""
@@ -243,27 +282,32 @@ class Limiter:
         with self._lock:
             wait = self._blocked_until - now
             for name, live in self._buckets.items():
-                if live.reset_at is not None and now >= live.reset_at:
-                    live.remaining = live.limit  # refilled (None if the limit was never known)
-                    live.reset_at = None
-                if live.remaining is None:
-                    continue
-                need = cost.take(name) + self.policy.reserve(name, live.limit)
+                need = float(cost.take(name) + self.policy.reserve(name, live.limit))
                 if live.limit is not None:
-                    need = min(need, live.limit)  # a request bigger than the bucket: let it try
-                if live.remaining < need and live.reset_at is not None:
-                    wait = max(wait, live.reset_at - now)
-            if wait > 0:
+                    need = min(need, float(live.limit))  # bigger than the bucket: let it try
+                wait = max(wait, live.wait(need, now))
+            if wait > 1e-6:  # below the clock's useful resolution counts as no wait
                 return wait
             for name, live in self._buckets.items():
-                if live.remaining is not None:
-                    live.remaining = max(0, live.remaining - cost.take(name))
+                level = live.level(now)
+                if level is None:
+                    live.remaining = None
+                    continue
+                if live.reset_at is not None and now >= live.reset_at:
+                    live.reset_at = None
+                live.remaining = max(0.0, level - cost.take(name))
+                live.at = now
             return 0.0
 
-    def snapshot(self) -> dict[str, Bucket]:
-        """Current estimates, ``reset_after`` relative to the last observation (for display)."""
+    def snapshot(self, *, now: float) -> dict[str, Bucket]:
+        """The limiter's current estimates, as buckets seen at ``now`` (for display)."""
+        out: dict[str, Bucket] = {}
         with self._lock:
-            return {n: Bucket(b.limit, b.remaining, b.reset_at) for n, b in self._buckets.items()}
+            for name, b in self._buckets.items():
+                level = b.level(now)
+                reset = None if b.reset_at is None else max(0.0, b.reset_at - now)
+                out[name] = Bucket(b.limit, None if level is None else int(level), reset)
+        return out
 
 
 @dataclass(slots=True)
@@ -303,6 +347,7 @@ class ThrottleLayer:
             waited += wait
         if waited:
             ctx.notes["throttle_wait"] = waited
+        ctx.notes.pop(self.headers_note, None)  # only this attempt's headers count
         try:
             response = next(request, ctx)
         except LLMError as exc:
@@ -322,6 +367,7 @@ class ThrottleLayer:
             waited += wait
         if waited:
             ctx.notes["throttle_wait"] = waited
+        ctx.notes.pop(self.headers_note, None)
         try:
             response = await next(request, ctx)
         except LLMError as exc:
@@ -338,8 +384,8 @@ class ThrottleLayer:
         remaining = ctx.remaining()
         if remaining is not None:
             budget = min(budget, remaining)
-        if budget <= 1e-9:
-            return 0.0
+        if budget <= 1e-6 or wait <= 1e-6:
+            return 0.0  # below the clock's useful resolution
         return min(wait, budget)
 
     def _learn(self, ctx: CallContext, limiter: Limiter, exc: LLMError | None) -> None:

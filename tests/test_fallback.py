@@ -138,7 +138,7 @@ def test_moves_on_after_transient_failure_and_notes_who_served() -> None:
     r = layer.handle(REQ, c, never)
     assert r.text == "from b"
     assert b.requests[0].model == "gpt-small"
-    assert c.notes["served_by"] == "b"
+    assert (c.notes["target"], c.notes["served_by"]) == ("b", "b")  # b answers as provider "b"
     assert c.notes["fallback"] == [
         {"target": "a", "outcome": "failed", "kind": "overloaded"},
         {"target": "b", "outcome": "served"},
@@ -277,7 +277,7 @@ def test_canned_degradation_is_marked() -> None:
     r = layer.handle(REQ, cx, never)
     assert (r.text, r.degraded) == ("Busy, try again soon.", "canned")
     assert cx.notes["degraded"] == "canned"
-    assert cx.notes["served_by"] == "degrade:canned"
+    assert (cx.notes["target"], cx.notes["served_by"]) == ("degrade:canned", "canned")
 
 
 def test_smaller_model_then_canned() -> None:

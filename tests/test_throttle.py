@@ -136,18 +136,29 @@ def test_real_recorded_headers_parse_without_error(name: str) -> None:
         assert b.reset_after is None or b.reset_after >= 0
 
 
-def test_limiter_waits_for_an_empty_request_bucket() -> None:
-    lim = Limiter()
+def test_window_limiter_waits_for_the_reset() -> None:
+    lim = Limiter(ThrottlePolicy(refill="window"))
     lim.observe({"requests": Bucket(limit=3, remaining=0, reset_after=2.0)}, now=10.0)
     cost = RequestCost(100, 50)
     assert lim.acquire(cost, now=10.0) == 2.0
     assert lim.acquire(cost, now=11.5) == pytest.approx(0.5)
     assert lim.acquire(cost, now=12.0) == 0.0  # refilled to its limit
-    assert lim.snapshot()["requests"].remaining == 2
+    assert lim.snapshot(now=12.0)["requests"] == Bucket(3, 2, None)
+
+
+def test_continuous_limiter_waits_only_for_what_it_needs() -> None:
+    lim = Limiter()
+    # 60 requests/minute, empty, full again in 60 s: one request refills every second.
+    lim.observe({"requests": Bucket(limit=60, remaining=0, reset_after=60.0)}, now=0.0)
+    assert lim.acquire(RequestCost(), now=0.0) == pytest.approx(1.0)
+    assert lim.acquire(RequestCost(), now=1.0) == 0.0
+    assert lim.acquire(RequestCost(), now=1.0) == pytest.approx(1.0)  # used the refilled one
+    assert lim.acquire(RequestCost(), now=2.5) == 0.0
+    assert lim.snapshot(now=2.5)["requests"].remaining == 0
 
 
 def test_limiter_reserves_for_concurrent_calls() -> None:
-    lim = Limiter()
+    lim = Limiter(ThrottlePolicy(refill="window"))
     lim.observe({"requests": Bucket(10, 2, 5.0), "tokens": Bucket(1000, 1000, 5.0)}, now=0.0)
     cost = RequestCost(10, 10)
     assert lim.acquire(cost, now=0.0) == 0.0
@@ -156,7 +167,7 @@ def test_limiter_reserves_for_concurrent_calls() -> None:
 
 
 def test_limiter_waits_for_tokens_and_lets_oversized_requests_try() -> None:
-    lim = Limiter()
+    lim = Limiter(ThrottlePolicy(refill="window"))
     lim.observe({"tokens": Bucket(1000, 300, 7.0)}, now=0.0)
     assert lim.acquire(RequestCost(200, 200), now=0.0) == 7.0
     assert lim.acquire(RequestCost(100, 100), now=0.0) == 0.0
@@ -174,7 +185,7 @@ def test_unknown_buckets_never_wait() -> None:
 
 
 def test_reserve_keeps_requests_in_hand() -> None:
-    lim = Limiter(ThrottlePolicy(reserve_requests=2))
+    lim = Limiter(ThrottlePolicy(reserve_requests=2, refill="window"))
     lim.observe({"requests": Bucket(100, 2, 1.0)}, now=0.0)
     assert lim.acquire(RequestCost(), now=0.0) == 1.0
 
@@ -188,8 +199,11 @@ REQ = ChatRequest(model="m", messages=(Message("user", "hi"),), max_tokens=10)
 OK = ChatResponse("ok", "m", "openai", finish_reason="stop")
 
 
+WINDOW = ThrottlePolicy(refill="window")
+
+
 class Provider:
-    """Answers with rate-limit headers: ``remaining`` requests left, refilled after 10 s."""
+    """A fixed-window provider: ``remaining`` requests left, all back after 10 s."""
 
     def __init__(self, clock: VirtualClock, remaining: int) -> None:
         self.clock = clock
@@ -219,7 +233,7 @@ class Provider:
 def test_layer_slows_down_before_the_429() -> None:
     clock = VirtualClock()
     provider = Provider(clock, remaining=3)
-    layer = ThrottleLayer()
+    layer = ThrottleLayer(WINDOW)
     for _ in range(6):
         layer.handle(REQ, CallContext("openai", clock=clock), provider)
     # Three go at once, the fourth waits for the refill at t=10; no 429 was ever sent.
@@ -229,7 +243,7 @@ def test_layer_slows_down_before_the_429() -> None:
 def test_layer_async_and_notes_the_wait() -> None:
     clock = VirtualClock()
     provider = Provider(clock, remaining=1)
-    layer = ThrottleLayer()
+    layer = ThrottleLayer(WINDOW)
 
     async def main() -> list[CallContext]:
         ctxs = [CallContext("openai", clock=clock) for _ in range(2)]
@@ -246,7 +260,7 @@ def test_layer_async_and_notes_the_wait() -> None:
 def test_a_429_blocks_the_model_until_retry_after() -> None:
     clock = VirtualClock()
     provider = Provider(clock, remaining=0)
-    layer = ThrottleLayer()
+    layer = ThrottleLayer(WINDOW)
     with pytest.raises(RateLimitError):
         layer.handle(REQ, CallContext("openai", clock=clock), provider)
     layer.handle(REQ, CallContext("openai", clock=clock), provider)
@@ -255,7 +269,7 @@ def test_a_429_blocks_the_model_until_retry_after() -> None:
 
 def test_waits_are_capped_by_max_wait_and_deadline() -> None:
     clock = VirtualClock()
-    layer = ThrottleLayer(ThrottlePolicy(max_wait=3.0))
+    layer = ThrottleLayer(ThrottlePolicy(max_wait=3.0, refill="window"))
     layer.observe(
         "openai",
         "m",
@@ -276,3 +290,41 @@ def test_waits_are_capped_by_max_wait_and_deadline() -> None:
     # Another model has its own buckets.
     layer.handle(REQ.with_(model="other"), CallContext("openai", clock=clock), send)
     assert seen[-1] == 4.0
+
+
+# ------------------------------------------------------------------ through llmkit.Client
+
+
+def _drain(throttle: bool, n: int = 12) -> tuple[int, float]:
+    """``n`` calls against the simulator's 5-requests/minute scenario, no retries."""
+    from llmkit import Client
+    from llmkit.sim import SimTransport
+
+    clock = VirtualClock()
+    layers = [ThrottleLayer()] if throttle else []
+    client = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport("ratelimit-drain", clock),
+        clock=clock,
+        retry=False,
+        deadline=None,
+        attempt_layers=layers,
+    )
+    refused = 0
+    for _ in range(n):
+        try:
+            client.chat(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        except RateLimitError:
+            refused += 1
+    client.close()
+    return refused, clock.now()
+
+
+def test_client_with_throttle_never_hits_the_429() -> None:
+    refused_without, _ = _drain(throttle=False)
+    refused_with, elapsed = _drain(throttle=True)
+    assert refused_without > 0  # the scenario really does refuse a burst
+    assert refused_with == 0
+    # 12 requests at 5/minute from a full bucket of 5: the last 7 wait 12 s each, about.
+    assert elapsed == pytest.approx(7 * 12.0, rel=0.1)

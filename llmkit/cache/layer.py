@@ -10,8 +10,11 @@ A broken backend never breaks a call: its errors are logged (no content, no secr
 in ``stats.errors`` and the call goes on uncached. A corrupt entry is logged, counted, deleted,
 and replaced by the next answer.
 
-Backends are sync; under an async client the layer calls them inline (a local SQLite read or a
-loopback Redis round trip is far shorter than any LLM call).
+A cache hit for ``Client.stream`` is delivered as a completed stream by the client; a miss
+is stored when the delivered stream ends cleanly.
+
+Backends are sync; under an async client the layer calls them inline (a local SQLite read or
+a loopback Redis round trip is far shorter than any LLM call).
 """
 
 from __future__ import annotations
@@ -137,7 +140,18 @@ class CacheLayer:
         return key, entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
     def _after(self, key: str | None, response: ChatResponse, ctx: CallContext) -> ChatResponse:
-        if key is not None and self.store(key, response, ctx.clock):
+        if key is None:
+            return response
+        if ctx.stream is not None:
+            # A delivered stream: the response is a placeholder; store the answer at its end.
+            clock = ctx.clock
+
+            def at_end(final: ChatResponse | None, error: BaseException | None) -> None:
+                if final is not None and error is None:
+                    self.store(key, final, clock)
+
+            ctx.at_stream_end(at_end)
+        elif self.store(key, response, ctx.clock):
             ctx.notes["cache"] = "store"
         return response
 
