@@ -1,0 +1,389 @@
+"""``llmkit demo``: replay the cassette catalogue, run the notebooks, write one HTML report.
+
+Three steps, each usable alone (the tests build a report from a small subset):
+
+1. :func:`summarize_cassettes` -- replay every cassette offline on a virtual clock through the
+   naive policy (one attempt) and the recorded retry policy, with ``llmkit replay``'s own code
+   (:func:`llmkit.cassettes.runner.replay_cassette`), keeping each cassette's provenance.
+2. :func:`execute_notebook` -- convert a ``notebooks/NN_*.py`` (jupytext percent format) to a
+   notebook and execute it with nbclient in a kernel whose environment has no ``MPLBACKEND``
+   (ipykernel only captures inline figures when it is unset), cwd ``notebooks/``.
+3. :func:`write_report` -- one self-contained ``index.html``: summary tables, the notebooks'
+   figures embedded as base64 PNGs, links to the executed ``.ipynb`` files, and where every
+   number came from.
+
+Everything runs offline: cassettes are replayed, notebooks use cassettes and the in-process
+simulator. jupytext, nbclient and nbformat are imported only here, only when used.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmkit.cassettes.runner import Summary, replay_cassette
+from llmkit.cassettes.serializer import load_cassette
+from llmkit.cassettes.timeline import Provenance
+
+__all__ = [
+    "CassetteReport",
+    "NotebookRun",
+    "cassette_paths",
+    "execute_notebook",
+    "kernel_env",
+    "notebook_paths",
+    "run_demo",
+    "summarize_cassettes",
+    "write_report",
+]
+
+NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.py$")
+"""``notebooks/NN_name.py``: the files the demo and the notebook tests execute."""
+
+NOTEBOOK_TIMEOUT = 60.0
+"""Seconds any one cell may run (each notebook is meant to finish in under 20 s)."""
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def notebook_paths(root: str | Path) -> list[Path]:
+    """Every ``notebooks/NN_*.py`` under ``root``, in order."""
+    folder = Path(root) / "notebooks"
+    return sorted(p for p in folder.glob("*.py") if NOTEBOOK_NAME.match(p.name))
+
+
+def cassette_paths(root: str | Path) -> list[Path]:
+    """Every ``cassettes/<group>/<name>.yaml`` under ``root``, sorted."""
+    return sorted((Path(root) / "cassettes").glob("*/*.yaml"))
+
+
+# --------------------------------------------------------------------------- cassettes
+
+
+@dataclass(frozen=True, slots=True)
+class CassetteReport:
+    """One cassette: where it came from and what replaying it did, naive and with retries."""
+
+    name: str
+    """``<group>/<file stem>``."""
+    description: str
+    provenance: Provenance
+    naive: Summary
+    retry: Summary
+
+    def provenance_text(self) -> str:
+        p = self.provenance
+        if p.source == "live":
+            return f"live recording of {p.provider} on {p.recorded_on} (llmkit {p.llmkit_version})"
+        return (
+            f"simulator {p.simulator_version}, scenario {p.scenario}, seed {p.seed} "
+            f"(llmkit {p.llmkit_version})"
+        )
+
+
+def summarize_cassettes(
+    paths: Iterable[Path], *, progress: Callable[[str], None] | None = None
+) -> list[CassetteReport]:
+    """Replay each cassette naive and with its recorded retry policy (typed CassetteErrors
+    for missing or corrupt files)."""
+    out = []
+    for path in paths:
+        meta = load_cassette(path).meta
+        naive = replay_cassette(path, policy="naive")
+        retry = replay_cassette(path, policy="retry")
+        name = f"{path.parent.name}/{path.stem}"
+        out.append(
+            CassetteReport(
+                name, str(meta.notes.get("description", "")), meta.provenance, naive, retry
+            )
+        )
+        if progress is not None:
+            progress(name)
+    return out
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def kernel_env() -> dict[str, str]:
+    """The kernel's environment: ours without ``MPLBACKEND`` (so figures are captured inline)."""
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+@dataclass(slots=True)
+class NotebookRun:
+    """One executed notebook: its source, the executed ``.ipynb`` and what it produced."""
+
+    source: Path
+    output: Path
+    title: str = ""
+    summary: str = ""
+    seconds: float = 0.0
+    images: list[str] = field(default_factory=list)
+    """Base64 PNGs of every figure, in order."""
+    errors: list[str] = field(default_factory=list)
+    """Error outputs (ename: evalue), or the execution failure; empty when it ran cleanly."""
+    first_cell_markdown: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def execute_notebook(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    timeout: float = NOTEBOOK_TIMEOUT,
+    cwd: str | Path | None = None,
+) -> NotebookRun:
+    """Convert ``source`` with jupytext, execute it with nbclient (cwd: its own folder unless
+    ``cwd`` is given) and save the executed notebook as ``out_dir/<stem>.ipynb``.
+
+    Never raises for a failing notebook: the failure is in ``run.errors`` (and in the saved
+    notebook, which is written either way).
+    """
+    import jupytext  # type: ignore[import-untyped]  # noqa: PLC0415
+    import nbformat  # noqa: PLC0415
+    from nbclient import NotebookClient  # noqa: PLC0415
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: PLC0415
+
+    source = Path(source).resolve()
+    out = Path(out_dir) / f"{source.stem}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(source)
+    run = NotebookRun(source, out)
+    work = Path(cwd) if cwd is not None else source.parent
+    client = NotebookClient(
+        nb,
+        timeout=int(timeout),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(work)}},
+    )
+    started = time.perf_counter()
+    try:
+        client.execute(env=kernel_env(), cwd=str(work))
+    except (CellExecutionError, CellTimeoutError) as exc:
+        run.errors.append(_first_line(str(exc)) or type(exc).__name__)
+    except Exception as exc:  # a kernel that dies or will not start is a failed run, too
+        run.errors.append(f"{type(exc).__name__}: {_first_line(str(exc))}")
+    run.seconds = time.perf_counter() - started
+    nbformat.write(nb, out)  # type: ignore[no-untyped-call]
+    _inspect(nb, run)
+    return run
+
+
+def _first_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _inspect(nb: Any, run: NotebookRun) -> None:
+    """Fill title, summary, images and error outputs from an executed notebook."""
+    cells = list(nb.cells)
+    run.first_cell_markdown = bool(cells) and cells[0].cell_type == "markdown"
+    for cell in cells:
+        if cell.cell_type == "markdown" and not run.title:
+            text = str(cell.source)
+            heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+            run.title = heading.group(1).strip() if heading else run.source.stem
+            paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+            body = [p for p in paras if not p.startswith("#")]
+            run.summary = body[0] if body else ""
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                msg = f"{output.get('ename')}: {output.get('evalue')}"
+                if msg not in run.errors:
+                    run.errors.append(msg)
+            data = output.get("data", {})
+            png = data.get("image/png")
+            if png:
+                run.images.append("".join(png) if isinstance(png, list) else str(png))
+    if not run.title:
+        run.title = run.source.stem
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
+h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+tr.bad td { background: #fff3f3; }
+.muted { color: #666; font-size: 13px; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+.fail { color: #b00020; font-weight: bold; } .ok { color: #1a7f37; font-weight: bold; }
+"""
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x * 1000:,.0f}"
+
+
+def _errors(errors: dict[str, int]) -> str:
+    return ", ".join(f"{k}&nbsp;{v}" for k, v in sorted(errors.items())) or "–"
+
+
+def _cassette_table(reports: Sequence[CassetteReport]) -> str:
+    head = (
+        "<tr><th class=l rowspan=2>cassette</th><th class=l rowspan=2>what it recorded</th>"
+        "<th rowspan=2>calls</th><th colspan=3>naive (1 attempt)</th>"
+        "<th colspan=8>retry policy as recorded</th></tr>"
+        "<tr><th>successes</th><th class=l>error kinds</th><th>p50 ms</th>"
+        "<th>attempts</th><th>successes</th><th class=l>error kinds</th>"
+        "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>tokens in</th><th>tokens out</th></tr>"
+    )
+    rows = []
+    for r in reports:
+        n, s = r.naive, r.retry
+        cls = ' class="bad"' if s.successes < s.calls else ""
+        rows.append(
+            f"<tr{cls}><td class=l><code>{html.escape(r.name)}</code></td>"
+            f"<td class=l>{html.escape(r.description)}</td><td>{s.calls}</td>"
+            f"<td>{n.successes}</td><td class=l>{_errors(n.errors)}</td><td>{_ms(n.p50_s)}</td>"
+            f"<td>{s.attempts}</td><td>{s.successes}</td><td class=l>{_errors(s.errors)}</td>"
+            f"<td>{_ms(s.p50_s)}</td><td>{_ms(s.p95_s)}</td><td>{_ms(s.p99_s)}</td>"
+            f"<td>{s.input_tokens:,}</td><td>{s.output_tokens:,}</td></tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _provenance_table(reports: Sequence[CassetteReport]) -> str:
+    rows = "".join(
+        f"<tr><td class=l><code>{html.escape(r.name)}</code></td>"
+        f"<td class=l>{html.escape(r.provenance.source)}</td>"
+        f"<td class=l>{html.escape(r.provenance_text())}</td>"
+        f"<td>{r.retry.recorded_s:,.2f}</td><td>{r.retry.unplayed}</td></tr>"
+        for r in reports
+    )
+    return (
+        "<table><tr><th class=l>cassette</th><th class=l>source</th><th class=l>provenance</th>"
+        "<th>recorded span s</th><th>unplayed attempts (retry replay)</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _notebook_section(run: NotebookRun, report_dir: Path) -> str:
+    link = os.path.relpath(run.output, report_dir)
+    status = (
+        f'<span class="ok">ran cleanly</span> in {run.seconds:.1f} s'
+        if run.ok
+        else f'<span class="fail">FAILED</span>: {html.escape("; ".join(run.errors))}'
+    )
+    figures = "".join(
+        f'<figure><img alt="figure {i} of {html.escape(run.title)}" '
+        f'src="data:image/png;base64,{img}"></figure>'
+        for i, img in enumerate(run.images, start=1)
+    )
+    summary = html.escape(run.summary).replace("**", "")
+    return (
+        f"<h3>{html.escape(run.title)}</h3>"
+        f'<p class="muted"><code>notebooks/{html.escape(run.source.name)}</code> · {status} · '
+        f'executed notebook: <a href="{html.escape(link)}">{html.escape(run.output.name)}</a> · '
+        f"{len(run.images)} figure(s)</p>"
+        f"<p>{summary}</p>{figures}"
+    )
+
+
+def write_report(
+    out_dir: str | Path,
+    cassettes: Sequence[CassetteReport],
+    notebooks: Sequence[NotebookRun],
+    *,
+    seconds: float | None = None,
+) -> Path:
+    """Write ``out_dir/index.html`` (self-contained: images are inline) and return its path."""
+    from llmkit import __version__  # noqa: PLC0415
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = sorted({r.provenance.source for r in cassettes})
+    calls = sum(r.retry.calls for r in cassettes)
+    took = "" if seconds is None else f" in {seconds:.0f} s"
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<title>llmkit demo report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>llmkit demo report</h1>",
+        f'<p class="muted">llmkit {html.escape(__version__)} · built offline{took}: no network, '
+        f"no API key. {len(cassettes)} cassettes ({calls:,} calls, sources: "
+        f"{html.escape(', '.join(sources) or 'none')}) replayed on a virtual clock; "
+        f"{len(notebooks)} notebooks executed.</p>",
+        "<h2>Cassette catalogue, replayed</h2>",
+        "<p>Every committed cassette replayed twice through <code>llmkit replay</code>'s code: "
+        "<b>naive</b> (one attempt per call) and with the <b>retry policy it was recorded "
+        "with</b>. Latencies are per call in virtual milliseconds (the recorded timeline), "
+        "percentiles are linear-interpolated. Rows where calls still fail are tinted.</p>",
+        _cassette_table(cassettes),
+        "<h2>Notebooks</h2>",
+        "<p>Each notebook states the production failure it teaches, replays cassettes or "
+        "drives the in-process simulator on a virtual clock (each chart names its data "
+        "source), and compares the naive way with the pattern.</p>",
+        *(_notebook_section(run, out) for run in notebooks),
+        "<h2>Provenance</h2>",
+        "<p>Where every cassette's bytes came from. <b>simulator</b> recordings were made by "
+        "llmkit's provider simulator (version and seed given, so <code>make cassettes</code> "
+        "re-records them byte for byte); they are never presented as live traffic.</p>",
+        _provenance_table(cassettes),
+        "</body></html>",
+    ]
+    index = out / "index.html"
+    index.write_text("\n".join(parts), encoding="utf-8")
+    return index
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def run_demo(
+    root: str | Path,
+    *,
+    build: str | Path | None = None,
+    notebooks: Sequence[Path] | None = None,
+    cassettes: Sequence[Path] | None = None,
+    progress: bool = True,
+) -> tuple[Path, list[CassetteReport], list[NotebookRun]]:
+    """Everything ``llmkit demo`` does; returns (index.html, cassette reports, notebook runs)."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    root = Path(root)
+    build_dir = Path(build) if build is not None else root / "build"
+    cassette_list = list(cassettes) if cassettes is not None else cassette_paths(root)
+    notebook_list = list(notebooks) if notebooks is not None else notebook_paths(root)
+    started = time.perf_counter()
+    with tqdm(
+        total=len(cassette_list) + len(notebook_list),
+        desc="llmkit demo",
+        unit="step",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+
+        def step(name: str) -> None:
+            bar.set_postfix_str(name, refresh=False)
+            bar.update(1)
+
+        reports = summarize_cassettes(cassette_list, progress=step)
+        runs = []
+        for path in notebook_list:
+            bar.set_postfix_str(path.name)
+            runs.append(execute_notebook(path, build_dir / "notebooks"))
+            step(path.name)
+    index = write_report(build_dir / "report", reports, runs, seconds=time.perf_counter() - started)
+    return index, reports, runs
