@@ -221,3 +221,49 @@ def test_replayed_stream_rebuilds_the_answer() -> None:
     assert events[-2].usage == r.usage
     assert events[-1].finish_reason == "tool_calls"
     assert events[0].id == "id1"
+
+
+# ------------------------------------------------------------------ through llmkit.Client
+
+
+def test_client_cache_for_calls_and_streams(tmp_path: Path) -> None:
+    from llmkit import Client
+    from llmkit.sim import SimTransport, Simulator
+    from llmkit.telemetry import MemorySink
+
+    clock = VirtualClock()
+    sim = Simulator("healthy", clock)
+    sink = MemorySink()
+    cache = CacheLayer(SQLiteCache(tmp_path / "c.db", clock=clock), ttl=3600)
+    client = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport(sim),
+        clock=clock,
+        telemetry=sink,
+        layers=[cache],
+    )
+    msg = [{"role": "user", "content": "Name a colour."}]
+    first = client.chat(model="gpt-4o-mini", messages=msg, temperature=0)
+    t = clock.now()
+    again = client.chat(model="gpt-4o-mini", messages=msg, temperature=0, tags={"run": "2"})
+    assert again.cached
+    assert again.text == first.text
+    assert clock.now() == t
+    assert sim.requests == 1
+    assert [c.cache_hit for c in sink.calls()] == [None, True]
+    assert cache.stats.latency_saved == pytest.approx(first.latency)
+
+    # A delivered stream is stored when it ends; the next one replays from the cache.
+    smsg = [{"role": "user", "content": "Count to three."}]
+    with client.stream(model="gpt-4o-mini", messages=smsg, temperature=0) as s:
+        live = "".join(e.text for e in s if e.type == "text")
+    assert sim.requests == 2
+    with client.stream(model="gpt-4o-mini", messages=smsg, temperature=0) as s:
+        replayed = "".join(e.text for e in s if e.type == "text")
+        final = s.response
+    assert sim.requests == 2
+    assert replayed == live
+    assert final is not None
+    assert final.cached
+    client.close()

@@ -331,3 +331,130 @@ def test_layer_validates_its_configuration() -> None:
         FallbackLayer([Target("a"), Target("a")])
     with pytest.raises(ValueError, match="content_filter_target"):
         FallbackLayer([Target("a")], FallbackPolicy(content_filter_target="zzz"))
+
+
+# ------------------------------------------------------------------ through llmkit.Client
+
+MSG = [{"role": "user", "content": "Say hi."}]
+
+
+def test_client_falls_back_to_another_provider_in_one_call() -> None:
+    from llmkit import AsyncClient, Client
+    from llmkit.sim import AsyncSimTransport, SimTransport, Simulator
+    from llmkit.telemetry import MemorySink
+
+    clock = VirtualClock()
+    down = Simulator("overloaded-529", clock)
+    up = Simulator("healthy", clock)
+    backup = Client(
+        "anthropic", api_key="sk-ant-test", transport=SimTransport(up), clock=clock, retry=1
+    )
+    sink = MemorySink()
+    primary = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport(down),
+        clock=clock,
+        retry=3,  # attempts
+        deadline=60.0,
+        telemetry=sink,
+        layers=[
+            FallbackLayer([Target("primary"), Target.of_client(backup, model="claude-haiku-4-5")])
+        ],
+    )
+    r = primary.chat(model="gpt-4o-mini", messages=MSG)
+    assert r.provider == "anthropic"
+    assert r.text
+    assert down.requests == 3  # the primary's own retries ran first
+    assert up.requests == 1
+    (call,) = sink.calls()
+    assert call.provider == "anthropic"  # served_by
+    assert [a.provider for a in sink.attempts()] == ["openai"] * 3 + ["anthropic"]
+    assert [a.status for a in sink.attempts()] == [503, 503, 503, 200]
+    with pytest.raises(TypeError, match="sync-only"):
+        asyncio.run(
+            FallbackLayer([Target.of_client(backup)]).ahandle(
+                REQ,
+                ctx(clock),
+                lambda r, c: None,  # type: ignore[arg-type,return-value]
+            )
+        )
+    primary.close()
+    backup.close()
+
+    async def run_async() -> ChatResponse:
+        abackup = AsyncClient(
+            "anthropic", api_key="sk-ant-test", transport=AsyncSimTransport(up), clock=clock
+        )
+        aprimary = AsyncClient(
+            "openai",
+            api_key="sk-test-123",
+            transport=AsyncSimTransport(down),
+            clock=clock,
+            retry=False,
+            layers=[
+                FallbackLayer(
+                    [Target("primary"), Target.of_client(abackup, model="claude-haiku-4-5")]
+                )
+            ],
+        )
+        try:
+            return await aprimary.chat(model="gpt-4o-mini", messages=MSG)
+        finally:
+            await aprimary.aclose()
+            await abackup.aclose()
+
+    assert asyncio.run(run_async()).provider == "anthropic"
+
+
+def test_client_breaker_skips_a_dead_primary_without_sending() -> None:
+    from llmkit import Client
+    from llmkit.sim import SimTransport, Simulator
+
+    clock = VirtualClock()
+    down = Simulator("overloaded-529", clock)
+    up = Simulator("healthy", clock)
+    breaker = CircuitBreaker("primary", BreakerConfig(min_requests=3, cooldown=30), clock=clock)
+    backup = Client("anthropic", api_key="sk-ant-test", transport=SimTransport(up), clock=clock)
+    primary = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport(down),
+        clock=clock,
+        retry=False,
+        layers=[
+            FallbackLayer([Target("primary"), Target.of_client(backup, model="claude-haiku-4-5")])
+        ],
+        attempt_layers=[BreakerLayer(breaker)],
+    )
+    for _ in range(6):
+        assert primary.chat(model="gpt-4o-mini", messages=MSG).provider == "anthropic"
+    assert down.requests == 3  # the breaker opened after 3 failures; 3 calls never sent
+    assert up.requests == 6
+    clock.advance(30)
+    primary.chat(model="gpt-4o-mini", messages=MSG)
+    assert down.requests == 4  # one half-open probe
+    primary.close()
+    backup.close()
+
+
+def test_client_degrades_to_canned_when_everything_is_down() -> None:
+    from llmkit import Client
+    from llmkit.sim import SimTransport
+    from llmkit.telemetry import MemorySink
+
+    clock = VirtualClock()
+    sink = MemorySink()
+    client = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport("overloaded-529", clock),
+        clock=clock,
+        retry=False,
+        telemetry=sink,
+        layers=[FallbackLayer([Target("primary")], degrade=[Canned("We are busy.")])],
+    )
+    r = client.chat(model="gpt-4o-mini", messages=MSG)
+    assert (r.text, r.degraded) == ("We are busy.", "canned")
+    assert sink.calls()[0].degraded == "canned"
+    client.close()

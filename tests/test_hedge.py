@@ -311,3 +311,52 @@ def test_sync_calls_are_not_hedged() -> None:
         HedgeLayer().handle(REQ, ctx, handler)
     assert calls == 1
     assert ctx.notes["hedge"] == {"fired": False, "skipped": "sync"}
+
+
+# ------------------------------------------------------------------ through llmkit.AsyncClient
+
+
+def _slow_tail_run(hedge: bool) -> tuple[list[float], HedgeLayer | None, int]:
+    from llmkit import AsyncClient
+    from llmkit.sim import AsyncSimTransport, Simulator
+
+    clock = VirtualClock()
+    sim = Simulator("slow-tail", clock, seed=7)
+    layer = HedgeLayer(HedgePolicy(delay=3.0), HedgeBudget(ratio=0.2, initial=2.0))
+    client = AsyncClient(
+        "openai",
+        api_key="sk-test-123",
+        transport=AsyncSimTransport(sim),
+        clock=clock,
+        retry=False,
+        layers=[layer] if hedge else [],
+    )
+    msg = [{"role": "user", "content": "hi"}]
+
+    async def one(i: int) -> float:
+        await clock.asleep(i * 0.5)  # a steady arrival of calls
+        start = clock.now()
+        await client.chat(model="gpt-4o-mini", messages=msg, max_tokens=20)
+        return clock.now() - start
+
+    async def main() -> list[float]:
+        try:
+            return list(await asyncio.gather(*(one(i) for i in range(60))))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main()), (layer if hedge else None), sim.requests
+
+
+def test_async_client_hedging_cuts_the_slow_tail_within_budget() -> None:
+    plain, _, plain_requests = _slow_tail_run(hedge=False)
+    hedged, layer, hedged_requests = _slow_tail_run(hedge=True)
+    assert layer is not None
+    assert plain_requests == 60
+    assert max(plain) > 3.0  # the scenario does have a slow tail
+    assert layer.budget.hedges >= 1
+    assert layer.budget.hedges <= 2 + 0.2 * 60
+    assert hedged_requests == 60 + layer.budget.hedges
+    slow_plain = sum(x > 3.5 for x in plain)
+    slow_hedged = sum(x > 3.5 for x in hedged)
+    assert slow_hedged < slow_plain

@@ -139,7 +139,9 @@ class CacheLayer:
         ctx.notes["cache_hit"] = True
         return key, entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
-    def _after(self, key: str | None, response: ChatResponse, ctx: CallContext) -> ChatResponse:
+    def _after(
+        self, key: str | None, response: ChatResponse, ctx: CallContext, started: float
+    ) -> ChatResponse:
         if key is None:
             return response
         if ctx.stream is not None:
@@ -151,15 +153,20 @@ class CacheLayer:
                     self.store(key, final, clock)
 
             ctx.at_stream_end(at_end)
-        elif self.store(key, response, ctx.clock):
-            ctx.notes["cache"] = "store"
+        else:
+            stored = response
+            if stored.latency is None:  # the client sets it above the layers; measure here
+                stored = stored.with_(latency=ctx.clock.now() - started)
+            if self.store(key, stored, ctx.clock):
+                ctx.notes["cache"] = "store"
         return response
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
         key, hit = self._before(request, ctx)
         if hit is not None:
             return hit
-        return self._after(key, next(request, ctx), ctx)
+        started = ctx.clock.now()
+        return self._after(key, next(request, ctx), ctx, started)
 
     async def ahandle(
         self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
@@ -167,7 +174,8 @@ class CacheLayer:
         key, hit = self._before(request, ctx)
         if hit is not None:
             return hit
-        return self._after(key, await next(request, ctx), ctx)
+        started = ctx.clock.now()
+        return self._after(key, await next(request, ctx), ctx, started)
 
 
 def _complete(response: ChatResponse) -> bool:
