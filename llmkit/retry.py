@@ -167,7 +167,10 @@ class _Hooks:
 
     def _note(self, decision: str, delay: float | None) -> None:
         log = self.ctx.attempt_log
-        if log:
+        # Only the record of the attempt that just failed, which is not annotated yet: an
+        # error raised before anything was sent (an open circuit) has no record of its own
+        # and must not overwrite the decision about the attempt before it.
+        if log and log[-1].retry_decision is None:
             log[-1] = replace(
                 log[-1],
                 retry_decision=decision,
