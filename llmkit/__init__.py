@@ -3,7 +3,15 @@
 The public API is what ``__all__`` lists; ``tests/test_public_api.py`` pins it.
 """
 
+from llmkit.breaker import (
+    BreakerConfig,
+    BreakerLayer,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpenError,
+)
 from llmkit.budget import RetryBudget
+from llmkit.cache import CacheLayer, CacheStats, MemoryCache, SQLiteCache, StaleCache
 from llmkit.client import AsyncClient, Client, default_layers
 from llmkit.clock import Clock, SystemClock, VirtualClock
 from llmkit.deadline import Deadline, Timeouts
@@ -25,6 +33,15 @@ from llmkit.errors import (
     ServerError,
     TimeoutError,
 )
+from llmkit.fallback import (
+    AllTargetsFailedError,
+    Canned,
+    FallbackLayer,
+    FallbackPolicy,
+    SmallerModel,
+    Target,
+)
+from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.retry import RetryPolicy
@@ -38,6 +55,7 @@ from llmkit.telemetry import (
     MultiSink,
     TelemetrySink,
 )
+from llmkit.throttle import ThrottleLayer, ThrottlePolicy
 from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTransport
 from llmkit.types import (
     ChatRequest,
@@ -53,16 +71,25 @@ __version__ = "0.1.0"
 
 __all__ = [
     "APIKey",
+    "AllTargetsFailedError",
     "AsyncChatStream",
     "AsyncClient",
     "AttemptRecord",
     "AuthError",
     "BadRequestError",
+    "BreakerConfig",
+    "BreakerLayer",
+    "BreakerState",
+    "CacheLayer",
+    "CacheStats",
     "CallContext",
     "CallRecord",
+    "Canned",
     "ChatRequest",
     "ChatResponse",
     "ChatStream",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "Client",
     "Clock",
     "ConnectionError",
@@ -71,11 +98,17 @@ __all__ = [
     "Deadline",
     "DeadlineExceededError",
     "ErrorKind",
+    "FallbackLayer",
+    "FallbackPolicy",
+    "HedgeBudget",
+    "HedgeLayer",
+    "HedgePolicy",
     "InvalidResponseError",
     "JSONLSink",
     "LLMError",
     "Layer",
     "LoggingSink",
+    "MemoryCache",
     "MemorySink",
     "Message",
     "MultiSink",
@@ -86,12 +119,18 @@ __all__ = [
     "RateLimitError",
     "RetryBudget",
     "RetryPolicy",
+    "SQLiteCache",
     "Scripted",
     "ScriptedTransport",
     "ServerError",
+    "SmallerModel",
+    "StaleCache",
     "StreamEvent",
     "SystemClock",
+    "Target",
     "TelemetrySink",
+    "ThrottleLayer",
+    "ThrottlePolicy",
     "TimeoutError",
     "Timeouts",
     "Tool",

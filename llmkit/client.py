@@ -23,7 +23,7 @@ import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -109,6 +109,26 @@ def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ..
         params = spec.get("parameters") or spec.get("input_schema") or {"type": "object"}
         out.append(Tool(name, str(spec.get("description") or ""), params))
     return tuple(out)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options shared by :class:`Client` and :class:`AsyncClient` (typed, so
+    mypy and editors check them): see ``_Core.__init__`` for what each one does."""
+
+    api_key: str | APIKey | None
+    base_url: str | None
+    api: str | None
+    adapter: Adapter | None
+    timeout: Timeouts | float | None
+    deadline: float | None
+    min_attempt: float
+    retry: RetryPolicy | int | bool | None
+    budget: RetryBudget | bool | None
+    telemetry: TelemetrySink | Sequence[TelemetrySink] | None
+    clock: Clock | None
+    seed: int | None
+    layers: Sequence[Layer]
+    attempt_layers: Sequence[Layer]
 
 
 class _Core:
@@ -227,7 +247,7 @@ class Client(_Core):
         *,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
@@ -333,7 +353,7 @@ class AsyncClient(_Core):
         *,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
