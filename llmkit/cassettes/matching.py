@@ -15,6 +15,7 @@ prompt) are answered in recorded order, each recorded response once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any, Final, Protocol
@@ -50,8 +51,16 @@ def _body_bytes(body: Any) -> bytes:
 
 def comparable_body(body: Any) -> Any:
     """The part of a request body that decides the answer: parsed JSON without volatile
-    top-level fields, scrubbed as a cassette stores it; raw scrubbed text if not JSON."""
-    raw = _body_bytes(body)
+    top-level fields, scrubbed as a cassette stores it; raw scrubbed text if not JSON.
+
+    Cached by body bytes: vcrpy compares every request with every recorded one, so a long
+    cassette would otherwise parse the same bodies quadratically often. Treat it as read-only.
+    """
+    return _comparable(_body_bytes(body))
+
+
+@functools.lru_cache(maxsize=8192)
+def _comparable(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
