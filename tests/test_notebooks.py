@@ -24,7 +24,7 @@ IDS = [p.stem for p in NOTEBOOKS]
 
 
 def test_notebooks_are_found() -> None:
-    assert len(NOTEBOOKS) >= 2, NOTEBOOKS
+    assert len(NOTEBOOKS) >= 4, NOTEBOOKS
     assert all(NOTEBOOK_NAME.match(p.name) for p in NOTEBOOKS)
 
 
