@@ -99,7 +99,8 @@ def map_error(
         return exc
     name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException) and _refused(exc):
-        # httpx-aiohttp maps aiohttp's ClientConnectorError (refused, DNS) to ConnectTimeout.
+        # httpx-aiohttp maps every aiohttp ClientConnectionError (refused, DNS, and a server
+        # that disconnects: ServerDisconnectedError) to ConnectTimeout.
         return ConnectionError(f"{name}: {exc}", provider=provider)
     if isinstance(exc, httpx.TimeoutException | builtins.TimeoutError):
         phase = _PHASE.get(type(exc), "read")
@@ -122,10 +123,13 @@ def map_error(
 
 
 def _refused(exc: BaseException) -> bool:
-    """True when a "timeout" was caused by a non-timeout OSError (a refused connection)."""
+    """True when a "timeout" was caused by a non-timeout OSError (a refused connection) or by
+    a non-timeout aiohttp error (a server that disconnected)."""
     cause = exc.__cause__
     while cause is not None:
-        if isinstance(cause, OSError) and not isinstance(cause, builtins.TimeoutError):
+        if isinstance(cause, builtins.TimeoutError):
+            return False
+        if isinstance(cause, OSError) or type(cause).__module__.startswith("aiohttp."):
             return True
         cause = cause.__cause__
     return False

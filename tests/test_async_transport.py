@@ -1,0 +1,112 @@
+"""AsyncClient's default transport (aiohttp under the httpx API): chosen, honest, recordable.
+
+``benchmarks/overhead.py`` shows why it is the default (about 3x httpx's own async pool at 50
+calls in flight); these tests pin what must not change with it: proxies from the environment
+still work, a server that hangs up is a connection error (not a "connect timeout"), and vcrpy
+records and replays its traffic (through its aiohttp patcher) with the key scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from httpx_aiohttp import AiohttpTransport
+
+from llmkit import AsyncClient, ConnectionError, TimeoutError
+from llmkit.cassettes.vcrconf import make_vcr
+from llmkit.client import default_async_http
+from llmkit.sim.server import SimServer
+
+KEY = "sk-test-transport-0123456789"
+MSGS = [{"role": "user", "content": "Say hello."}]
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def no_env_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def instant() -> Iterator[str]:
+    with SimServer("instant") as url:
+        yield url
+
+
+def test_default_is_aiohttp_with_httpx_default_limits() -> None:
+    http = default_async_http()
+    transport = http._transport
+    assert isinstance(transport, AiohttpTransport)
+    assert transport.limits.max_connections == 100
+    assert transport.limits.keepalive_expiry == 5.0
+    client = AsyncClient("openai", api_key=KEY)
+    assert isinstance(client.http._transport, AiohttpTransport)
+
+
+def test_a_given_transport_or_client_is_used_as_is() -> None:
+    mine = httpx.AsyncHTTPTransport()
+    assert AsyncClient("openai", api_key=KEY, transport=mine).http._transport is mine
+    http = httpx.AsyncClient()
+    assert AsyncClient("openai", api_key=KEY, http_client=http).http is http
+
+
+def test_env_proxy_keeps_httpx_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    http = default_async_http()
+    assert isinstance(http._transport, httpx.AsyncHTTPTransport)
+    assert any(p is not None for p in http._mounts.values())  # httpx mounted the env proxy
+
+
+def test_chat_and_stream_through_the_default(instant: str) -> None:
+    async def go() -> tuple[str, str]:
+        async with AsyncClient("openai", base_url=instant + "/v1", api_key=KEY) as client:
+            assert isinstance(client.http._transport, AiohttpTransport)
+            resp = await client.chat(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+            stream = await client.stream(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+            text = "".join([ev.text async for ev in stream if ev.type == "text"])
+            return resp.text, text
+
+    chat, streamed = asyncio.run(go())
+    assert chat
+    assert streamed == chat  # the simulator is seeded: same request, same answer
+
+
+def test_server_hang_up_is_a_connection_error_not_a_timeout() -> None:
+    async def go(url: str) -> None:
+        async with AsyncClient("openai", base_url=url + "/v1", api_key=KEY, retry=False) as c:
+            await c.chat(model="gpt-4o-mini", messages=MSGS)
+
+    with SimServer("reset-then-ok") as url, pytest.raises(ConnectionError) as info:
+        asyncio.run(go(url))
+    assert not isinstance(info.value, TimeoutError)
+    assert info.value.retryable
+    assert "disconnected" in str(info.value).lower()
+
+
+def test_vcrpy_records_and_replays_the_default_transport(tmp_path: Path) -> None:
+    cassette = tmp_path / "aiohttp.yaml"
+
+    async def go(url: str) -> tuple[str, str]:
+        async with AsyncClient("openai", base_url=url + "/v1", api_key=KEY, retry=False) as c:
+            resp = await c.chat(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+            stream = await c.stream(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+            return resp.text, "".join([ev.text async for ev in stream if ev.type == "text"])
+
+    vcr = make_vcr()
+    with SimServer("instant") as url, vcr.use_cassette(str(cassette), record_mode="all") as cas:
+        recorded = asyncio.run(go(url))
+        assert len(cas) == 2
+    text = cassette.read_text()
+    assert KEY not in text
+    assert "/v1/chat/completions" in text
+    # The server is gone: only the cassette can answer now.
+    with vcr.use_cassette(str(cassette), record_mode="none") as cas:
+        replayed = asyncio.run(go(url))
+        assert cas.play_count == 2
+    assert replayed == recorded
+    assert recorded[0]
