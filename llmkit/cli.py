@@ -140,6 +140,40 @@ def _add_replay(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     add_replay(subparsers)
 
 
+# --------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from llmkit.report import demo_main  # noqa: PLC0415 - jupytext/nbclient only when used
+
+    return demo_main(
+        args.root,
+        build=args.build,
+        only=args.notebook,
+        notebooks=not args.no_notebooks,
+        progress=not args.quiet,
+    )
+
+
+def _add_demo(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="replay the cassettes, run the notebooks, write build/report/index.html (offline)",
+    )
+    p.add_argument("--root", default=None, help="repository root (default: found from the cwd)")
+    p.add_argument("--build", default=None, help="output directory (default ROOT/build)")
+    p.add_argument(
+        "--notebook",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run only this notebook (e.g. 00_quickstart or 00; repeatable)",
+    )
+    p.add_argument("--no-notebooks", action="store_true", help="only replay the cassettes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_cmd_demo)
+
+
 # --------------------------------------------------------------------------- main
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
@@ -147,6 +181,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
     _add_sim,
     _add_record,
     _add_replay,
+    _add_demo,
 )
 
 

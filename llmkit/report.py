@@ -387,3 +387,66 @@ def run_demo(
             step(path.name)
     index = write_report(build_dir / "report", reports, runs, seconds=time.perf_counter() - started)
     return index, reports, runs
+
+
+def _text_table(reports: Sequence[CassetteReport]) -> list[str]:
+    """The catalogue summary as plain text (what ``llmkit demo`` prints)."""
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None else f"{x * 1000:.0f}"
+
+    head = (
+        f"{'cassette':<34} {'calls':>5} {'naive ok':>8} {'retry ok':>8} {'attempts':>8} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'tok in':>7} {'tok out':>7}  errors (retry)"
+    )
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        s = r.retry
+        errs = ", ".join(f"{k} {v}" for k, v in sorted(s.errors.items())) or "-"
+        lines.append(
+            f"{r.name:<34} {s.calls:>5} {r.naive.successes:>8} {s.successes:>8} {s.attempts:>8} "
+            f"{ms(s.p50_s):>7} {ms(s.p95_s):>7} {ms(s.p99_s):>7} {s.input_tokens:>7} "
+            f"{s.output_tokens:>7}  {errs}"
+        )
+    return lines
+
+
+def demo_main(
+    root: str | Path | None = None,
+    *,
+    build: str | Path | None = None,
+    only: Sequence[str] | None = None,
+    notebooks: bool = True,
+    progress: bool = True,
+) -> int:
+    """``llmkit demo``: 0 when every notebook ran cleanly, 1 otherwise, 2 for bad arguments."""
+    from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
+    from llmkit.charts import find_root  # noqa: PLC0415
+
+    base = find_root(root)
+    cassette_list = cassette_paths(base)
+    if not cassette_list:
+        print(f"llmkit demo: error: no cassettes in {base / 'cassettes'}", file=sys.stderr)
+        return 2
+    nb_list = notebook_paths(base) if notebooks else []
+    if only:
+        wanted = {name.removesuffix(".py") for name in only}
+        nb_list = [p for p in nb_list if p.stem in wanted or p.stem[:2] in wanted]
+        if not nb_list:
+            print(f"llmkit demo: error: no notebook matches {sorted(wanted)}", file=sys.stderr)
+            return 2
+    try:
+        index, reports, runs = run_demo(
+            base, build=build, notebooks=nb_list, cassettes=cassette_list, progress=progress
+        )
+    except CassetteError as exc:
+        print(f"llmkit demo: error: {exc.message}", file=sys.stderr)
+        return 2
+    print("\n".join(_text_table(reports)))
+    print()
+    for run in runs:
+        state = "ok" if run.ok else "FAILED: " + "; ".join(run.errors)
+        name, secs, figs = run.source.name, run.seconds, len(run.images)
+        print(f"notebook {name:<36} {secs:5.1f} s  {figs} figures  {state}")
+    print(f"\nreport: {index}")
+    return 0 if all(r.ok for r in runs) else 1
