@@ -30,12 +30,19 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from llmkit.breaker import BreakerConfig, BreakerEvent, BreakerLayer, BreakerState, CircuitBreaker
+from llmkit.breaker import (
+    BreakerConfig,
+    BreakerEvent,
+    BreakerLayer,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpenError,
+)
 from llmkit.budget import RetryBudget
 from llmkit.client import AsyncClient
 from llmkit.clock import VirtualClock
 from llmkit.deadline import Timeouts
-from llmkit.errors import LLMError
+from llmkit.errors import DeadlineExceededError, LLMError
 from llmkit.fallback import FallbackLayer, Target
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.retry import RetryPolicy
@@ -75,11 +82,12 @@ ROUTES: tuple[Route, ...] = (
     ("openrouter", "openrouter", "openai/gpt-4o-mini", "http://127.0.0.1/api/v1"),
 )
 
+_SIM_KEY = "sim-placeholder"  # the simulator wants a key; this is not a secret
+
+
 BREAKER = BreakerConfig(failure_rate=0.75, window_seconds=10.0, min_requests=20, cooldown=10.0)
 """Opens at 75% health failures over the last 10 s (at least 20 outcomes): an outage gets
 there in seconds, the 30% background noise (about 26% health failures) practically never."""
-
-_SIM_KEY = "sim-placeholder"  # the simulator wants a key; this is not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,8 @@ class ChaosConfig:
     read_timeout: float = 5.0
     attempts: int = 3
     """Attempts per target with policies on."""
+    breaker: BreakerConfig = BREAKER
+    """The circuit breaker of every target with policies on."""
     seed: int = 0
     min_success: float = 0.999
     """Target success rate with policies on."""
@@ -133,7 +143,8 @@ class RetryAudit:
     """
 
     errors: Counter[tuple[str, bool]] = field(default_factory=Counter)
-    """(error kind, retryable) -> how many times it was raised."""
+    """(what, retryable) -> how many times it was raised; ``what`` is the error kind, or
+    ``circuit_open`` / ``deadline`` for refusals by an open circuit or the call's deadline."""
     retried_non_retryable: list[str] = field(default_factory=list)
     """``"<provider>: <error>"`` for every non-retryable error that was retried."""
     _last: dict[tuple[str, str], LLMError] = field(default_factory=dict)
@@ -144,7 +155,12 @@ class RetryAudit:
             self.retried_non_retryable.append(f"{ctx.provider}: {last!r}")
 
     def _after(self, ctx: CallContext, exc: LLMError) -> None:
-        self.errors[(str(exc.kind), exc.retryable)] += 1
+        what = str(exc.kind)
+        if isinstance(exc, CircuitOpenError):
+            what = "circuit_open"
+        elif isinstance(exc, DeadlineExceededError):
+            what = "deadline"
+        self.errors[(what, exc.retryable)] += 1
         self._last[(ctx.call_id, ctx.provider)] = exc
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
@@ -308,7 +324,7 @@ async def simulate_async(
     def client(route: Route, *, retry: bool, breaker: bool, **options: Any) -> AsyncClient:
         layers: list[Any] = [audit]
         if breaker:
-            cb = CircuitBreaker(route[0], BREAKER, clock=clock, listeners=[listener])
+            cb = CircuitBreaker(route[0], config.breaker, clock=clock, listeners=[listener])
             layers.append(BreakerLayer(cb))
         c = AsyncClient(
             route[1],
