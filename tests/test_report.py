@@ -1,0 +1,169 @@
+"""``llmkit demo`` and its report, built from a small subset of cassettes and one notebook."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmkit.cli import main
+from llmkit.report import (
+    cassette_paths,
+    notebook_paths,
+    run_demo,
+    summarize_cassettes,
+    write_report,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = ("openai/retry-after", "openai/auth", "anthropic/overloaded-529")
+
+
+def _subset() -> list[Path]:
+    paths = [ROOT / "cassettes" / f"{name}.yaml" for name in SUBSET]
+    missing = [p for p in paths if not p.is_file()]
+    assert not missing, f"committed cassettes missing: {missing}"
+    return paths
+
+
+def _fake_root(tmp_path: Path) -> Path:
+    """A repository-shaped folder holding only the subset of cassettes."""
+    root = tmp_path / "repo"
+    for name in SUBSET:
+        dest = root / "cassettes" / f"{name}.yaml"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "cassettes" / f"{name}.yaml", dest)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    return root
+
+
+def test_discovery_finds_the_catalogue_and_the_notebooks() -> None:
+    cassettes = cassette_paths(ROOT)
+    assert len(cassettes) >= 30
+    assert all(p.suffix == ".yaml" and p.parent.parent.name == "cassettes" for p in cassettes)
+    names = [p.name for p in notebook_paths(ROOT)]
+    assert names[:4] == [
+        "00_quickstart.py",
+        "01_timeouts_and_deadlines.py",
+        "02_retries_backoff_jitter.py",
+        "03_telemetry.py",
+    ]
+
+
+def test_summaries_compare_naive_with_the_recorded_retry_policy() -> None:
+    reports = {r.name: r for r in summarize_cassettes(_subset())}
+    assert set(reports) == set(SUBSET)
+    ra = reports["openai/retry-after"]
+    assert (ra.naive.successes, ra.naive.errors) == (0, {"rate_limit": 1})
+    assert (ra.retry.successes, ra.retry.attempts) == (1, 3)
+    assert ra.retry.p50_s is not None
+    assert ra.retry.p50_s > 2.0  # two recorded 1 s retry-after waits
+    auth = reports["openai/auth"]
+    assert auth.retry.errors == {"auth": 1}
+    assert auth.retry.attempts == 1  # never retried
+    ov = reports["anthropic/overloaded-529"]
+    assert ov.provenance.source == "simulator"
+    assert ov.provenance_text().startswith(f"simulator {ov.provenance.simulator_version}")
+    assert f"seed {ov.provenance.seed}" in ov.provenance_text()
+
+
+def test_report_from_a_subset_has_tables_images_links_and_provenance(tmp_path: Path) -> None:
+    notebook = ROOT / "notebooks" / "00_quickstart.py"
+    index, reports, runs = run_demo(
+        ROOT, build=tmp_path, notebooks=[notebook], cassettes=_subset(), progress=False
+    )
+    assert index == tmp_path / "report" / "index.html"
+    assert [r.ok for r in runs] == [True], runs[0].errors
+    executed = tmp_path / "notebooks" / "00_quickstart.ipynb"
+    assert executed.is_file()
+    page = index.read_text(encoding="utf-8")
+
+    # Summary tables: one row per cassette, with the replayed numbers.
+    assert page.count("<table>") == 2
+    for name in SUBSET:
+        assert f"<code>{name}</code>" in page
+    ra = next(r for r in reports if r.name == "openai/retry-after")
+    assert f"{ra.retry.p50_s * 1000:,.0f}" in page
+    assert "rate_limit&nbsp;1" in page
+    assert "auth&nbsp;1" in page
+
+    # Self-contained: every figure is an inline PNG, and there is at least one.
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == len(runs[0].images) >= 1
+    assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r'src="(?!data:)', page), "no external resources"
+
+    # The executed notebook is linked, relative to the report.
+    link = re.search(r'href="([^"]+\.ipynb)"', page)
+    assert link is not None
+    assert (index.parent / link.group(1)).resolve() == executed.resolve()
+    assert "Quickstart" in page
+
+    # Provenance of each cassette.
+    for r in reports:
+        assert r.provenance_text() in page
+    assert "scenario retry-after-then-ok, seed 7" in page
+    assert "never presented as live traffic" in page
+
+
+def test_report_marks_a_failing_notebook(tmp_path: Path) -> None:
+    bad = tmp_path / "nb" / "99_broken.py"
+    bad.parent.mkdir()
+    bad.write_text(
+        "# %% [markdown]\n# # Broken\n\n# %%\nraise RuntimeError('boom')\n", encoding="utf-8"
+    )
+    _, _, runs = run_demo(
+        ROOT, build=tmp_path / "build", notebooks=[bad], cassettes=[], progress=False
+    )
+    assert runs[0].errors
+    assert "boom" in " ".join(runs[0].errors)
+    page = (tmp_path / "build" / "report" / "index.html").read_text(encoding="utf-8")
+    assert "FAILED" in page
+    assert "boom" in page
+
+
+def test_write_report_escapes_text(tmp_path: Path) -> None:
+    reports = summarize_cassettes(_subset()[:1])
+    index = write_report(tmp_path, reports, [])
+    page = index.read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert page.startswith("<!doctype html>")
+
+
+def test_demo_command_without_notebooks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _fake_root(tmp_path)
+    code = main(["demo", "--root", str(root), "--no-notebooks", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in SUBSET:
+        assert name in out
+    assert f"report: {root / 'build' / 'report' / 'index.html'}" in out
+    assert (root / "build" / "report" / "index.html").is_file()
+
+
+def test_demo_command_errors_are_one_line_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fake_root(tmp_path)
+    assert main(["demo", "--root", str(root), "--notebook", "nope", "--quiet"]) == 2
+    assert "no notebook matches" in capsys.readouterr().err
+    corrupt = root / "cassettes" / "openai" / "retry-after.yaml"
+    corrupt.write_text("llmkit: [not, a, mapping\n", encoding="utf-8")
+    assert main(["demo", "--root", str(root), "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmkit demo: error:")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_importing_report_and_charts_does_not_import_pandas_or_matplotlib() -> None:
+    code = (
+        "import sys, llmkit.report, llmkit.charts, llmkit.cli; "
+        "bad = [m for m in ('pandas', 'matplotlib', 'jupytext', 'nbclient') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)  # noqa: S603
