@@ -278,6 +278,15 @@ def _provenance_table(reports: Sequence[CassetteReport]) -> str:
     )
 
 
+def _inline_markdown(text: str) -> str:
+    """Escape ``text`` and render the inline markdown a notebook's intro uses (bold, code,
+    emphasis); enough for one paragraph, not a markdown engine."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?!\w)", r"<em>\1</em>", out)
+
+
 def _notebook_section(run: NotebookRun, report_dir: Path) -> str:
     link = os.path.relpath(run.output, report_dir)
     status = (
@@ -290,7 +299,7 @@ def _notebook_section(run: NotebookRun, report_dir: Path) -> str:
         f'src="data:image/png;base64,{img}"></figure>'
         for i, img in enumerate(run.images, start=1)
     )
-    summary = html.escape(run.summary).replace("**", "")
+    summary = _inline_markdown(run.summary)
     return (
         f"<h3>{html.escape(run.title)}</h3>"
         f'<p class="muted"><code>notebooks/{html.escape(run.source.name)}</code> · {status} · '

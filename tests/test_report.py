@@ -167,3 +167,12 @@ def test_importing_report_and_charts_does_not_import_pandas_or_matplotlib() -> N
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)  # noqa: S603
+
+
+def test_notebook_intro_renders_inline_markdown_safely() -> None:
+    from llmkit.report import _inline_markdown
+
+    out = _inline_markdown("**The failure.** a `429` is *not* final <script>alert(1)</script>")
+    assert out.startswith("<b>The failure.</b> a <code>429</code> is <em>not</em> final")
+    assert "<script>" not in out
+    assert "&lt;script&gt;" in out
