@@ -77,8 +77,9 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
     def ready(server: SimServer) -> None:
         url = server.base_url
         sc = server.simulator.scenario
+        pace = "virtual time" if args.virtual_time else f"time scale {args.time_scale:g}"
         print(
-            f"llmkit sim: scenario {sc.name!r} (seed {sc.seed}, time scale {args.time_scale:g}) "
+            f"llmkit sim: scenario {sc.name!r} (seed {sc.seed}, {pace}) "
             f"serving on {url}\n"
             f"  OpenAI base_url:     {url}/v1\n"
             f"  Anthropic base_url:  {url}\n"
@@ -95,6 +96,7 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             time_scale=args.time_scale,
             on_ready=ready,
+            virtual_time=args.virtual_time,
         )
     except OSError as exc:
         print(f"llmkit sim serve: error: {exc}", file=sys.stderr)
@@ -121,6 +123,12 @@ def _add_sim(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         type=_positive_float,
         default=1.0,
         help="run simulated time this many times faster than the wall clock",
+    )
+    s.add_argument(
+        "--virtual-time",
+        action="store_true",
+        help="never sleep: each request sends its clock in x-llmkit-sim-time and gets the "
+        "planned timing back in x-llmkit-sim-* headers (what `llmkit record` uses)",
     )
     s.set_defaults(func=_cmd_sim_serve)
 

@@ -97,6 +97,8 @@ def test_committed_cassette_has_honest_provenance_and_no_secrets(path: Path) -> 
         assert prov.seed is not None
         assert not prov.is_live
         assert "recorded_on" not in doc["llmkit"]["provenance"]
+        assert prov.transport == "http"  # make cassettes records over a real socket
+        assert "llmkit-sim" not in text  # the virtual-time protocol's headers never leak
         # a simulator recording never points at a real provider host
         for item in doc["interactions"]:
             assert item["request"]["uri"].startswith("http://127.0.0.1/")

@@ -79,6 +79,10 @@ def test_record_one_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     flaky = tmp_path / "flaky.yaml"
     assert main(["record", "flaky", "--out", str(flaky)]) == 0
     assert load_cassette(flaky).meta.provenance.scenario == "flaky"
+    assert load_cassette(flaky).meta.provenance.transport == "http"  # the default
+    local = tmp_path / "local.yaml"
+    assert main(["record", "flaky", "--out", str(local), "--in-process"]) == 0
+    assert load_cassette(local).meta.provenance.transport == "in-process"
 
 
 def test_record_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,6 +94,8 @@ def test_record_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "unknown provider" in capsys.readouterr().err
     assert main(["record"]) == 2
     assert main(["record", "--all", "success"]) == 2
+    assert main(["record", "success", "--in-process", "--real-time"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
 
 
 def test_record_all_into_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

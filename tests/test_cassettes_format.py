@@ -427,3 +427,17 @@ def test_live_provenance_cannot_claim_a_simulator() -> None:
     live = Provenance("live", "openai", "x", "0.1.0", recorded_on="2026-01-02")
     assert live.is_live
     assert "simulator_version" not in live.to_dict()
+
+
+def test_provenance_transport_round_trips_and_is_checked() -> None:
+    prov = Provenance(
+        "simulator", "openai", "x", "0.1.0", simulator_version="1", seed=1, transport="http"
+    )
+    assert prov.to_dict()["transport"] == "http"
+    assert Provenance.from_dict(prov.to_dict()) == prov
+    old = Provenance("simulator", "openai", "x", "0.1.0", simulator_version="1", seed=1)
+    assert "transport" not in old.to_dict()  # cassettes from before the field still load
+    with pytest.raises(ValueError, match="transport must be one of"):
+        Provenance.from_dict({**prov.to_dict(), "transport": "pigeon"})
+    with pytest.raises(ValueError, match="over http"):
+        Provenance("live", "openai", "x", "0.1.0", recorded_on="2026-01-02", transport="in-process")

@@ -278,3 +278,65 @@ def test_python_m_llmkit_sim_serve_subprocess() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+# --------------------------------------------------------------------------- virtual time
+
+
+def _at(t: float) -> dict[str, str]:
+    return {**AUTH, "x-llmkit-sim-time": repr(t)}
+
+
+def test_virtual_time_needs_the_time_header() -> None:
+    with (
+        SimServer("healthy", virtual_time=True) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=5) as c,
+    ):
+        for headers in ({}, {"x-llmkit-sim-time": "soon"}, {"x-llmkit-sim-time": "-1"}):
+            r = c.post("/v1/chat/completions", json=BODIES["/v1/chat/completions"], headers=headers)
+            assert r.status_code == 400
+            assert "x-llmkit-sim-time" in r.json()["error"]["message"]
+
+
+def test_virtual_time_answers_at_once_and_reports_the_plan() -> None:
+    slow = get_scenario("healthy").with_(latency=get_scenario("slow-tail").latency)
+    with (
+        SimServer(slow, virtual_time=True) as url,
+        httpx.Client(base_url=url, timeout=5) as c,
+    ):
+        started = time.perf_counter()
+        r = c.post("/v1/messages", json={**BODIES["/v1/messages"], "stream": True}, headers=_at(0))
+        wall = time.perf_counter() - started
+        assert r.status_code == 200
+        latency = float(r.headers["x-llmkit-sim-latency"])
+        ttft = float(r.headers["x-llmkit-sim-ttft"])
+        plan = json.loads(r.headers["x-llmkit-sim-plan"])
+        assert 0 < ttft < latency
+        assert sum(n for n, _ in plan["chunks"]) == len(r.content)  # the whole body, at once
+        assert plan["delay"] + sum(d for _, d in plan["chunks"]) == pytest.approx(latency)
+        assert wall < latency  # nothing slept on the server
+        assert parse_stream("anthropic", r).text
+
+
+def test_virtual_time_drives_fault_windows() -> None:
+    """outage: 529 from t=60 s to t=120 s of the *client's* time, whatever the wall says."""
+    with (
+        SimServer("outage", virtual_time=True) as url,
+        httpx.Client(base_url=url, timeout=5) as c,
+    ):
+        codes = [
+            c.post("/v1/messages", json=BODIES["/v1/messages"], headers=_at(t)).status_code
+            for t in (0.0, 61.0, 119.0, 121.0)
+        ]
+    assert codes == [200, 529, 529, 200]
+
+
+def test_virtual_time_reset_is_a_real_cut() -> None:
+    with (
+        SimServer("reset-then-ok", virtual_time=True) as url,
+        httpx.Client(base_url=url, timeout=5) as c,
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):  # the connection closes under the client
+            c.post("/v1/chat/completions", json=BODIES["/v1/chat/completions"], headers=_at(0))
+        r = c.post("/v1/chat/completions", json=BODIES["/v1/chat/completions"], headers=_at(1))
+        assert r.status_code == 200

@@ -3,9 +3,11 @@
 Each :class:`Entry` names a simulator scenario, a workload (when each call arrives and what it
 asks) and the policy it is recorded through (how many attempts, which read timeout), and is
 written to ``cassettes/<group>/<name>.yaml``. ``llmkit record --all`` (``make cassettes``)
-re-records every entry; the result is byte-identical because the simulator runs in process
-on a :class:`~llmkit.clock.VirtualClock` (vcrpy records it through :class:`SimBridge`), every
-random draw is seeded, and the serializer writes sorted, port-free, deterministic YAML.
+re-records every entry over real HTTP to the served simulator on 127.0.0.1; the result is
+byte-identical because the server runs on the recorder's :class:`~llmkit.clock.VirtualClock`
+(virtual-time mode, :mod:`llmkit.sim.vtime`), every random draw is seeded, and the serializer
+writes sorted, port-free, deterministic YAML. ``--in-process`` gives the same bytes without a
+socket (only ``provenance.transport`` differs).
 
 Groups: ``openai`` (Chat Completions), ``openai-responses``, ``anthropic``, ``openrouter``,
 and ``mixed`` (the fallback pair and the day of traffic, which use two providers).

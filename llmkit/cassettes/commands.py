@@ -1,7 +1,11 @@
 """``llmkit record`` and ``llmkit replay``: the cassette commands (registered in llmkit.cli).
 
-    llmkit record SCENARIO [--provider P] [--out PATH] [--seed N]
-    llmkit record --all [--root DIR]
+    llmkit record SCENARIO [--provider P] [--out PATH] [--seed N] [--in-process | --real-time]
+    llmkit record --all [--root DIR] [--in-process]
+
+Recording goes over real HTTP to the served simulator on 127.0.0.1, on virtual time (exact,
+byte-identical); ``--in-process`` calls the simulator directly (no socket, same bytes);
+``--real-time`` serves it sleeping ``--time-scale`` times faster than the wall (measured).
     llmkit replay CASSETTE [--policy naive|retry|full] [--json]
 
 ``SCENARIO`` is a catalogue entry (``llmkit record --list``) or any simulator scenario
@@ -75,16 +79,19 @@ def _resolve(name: str, provider: str | None) -> tuple[Any, str] | str:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from llmkit.cassettes import catalogue  # noqa: PLC0415
-    from llmkit.cassettes.runner import record_entry  # noqa: PLC0415
+    from llmkit.cassettes.runner import Via, record_entry  # noqa: PLC0415
 
     if args.list:
         for e, g in catalogue.entries():
             print(f"{g + '/' + e.name:<36} {e.description}")
         return 0
     root = Path(args.root)
+    via: Via = "in-process" if args.in_process else "real-time" if args.real_time else "http"
+    if args.in_process and args.real_time:
+        return _fail("record", "--in-process and --real-time exclude each other")
     if args.all:
-        if args.scenario or args.out or args.provider or args.served:
-            return _fail("record", "--all takes no SCENARIO, --out, --provider or --served")
+        if args.scenario or args.out or args.provider or args.real_time:
+            return _fail("record", "--all takes no SCENARIO, --out, --provider or --real-time")
         todo = list(catalogue.entries())
         started = time.perf_counter()
         from tqdm import tqdm  # noqa: PLC0415
@@ -97,7 +104,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
             leave=False,
             disable=not sys.stderr.isatty(),
         ):
-            path = record_entry(e, g, e.path(root, g), seed=args.seed)
+            path = record_entry(e, g, e.path(root, g), seed=args.seed, via=via)
             print(f"recorded {path}")
         print(f"{len(todo)} cassettes in {time.perf_counter() - started:.1f} s")
         return 0
@@ -111,9 +118,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return _fail("record", f"--time-scale must be > 0, got {args.time_scale:g}")
     out = Path(args.out) if args.out else entry.path(root, group)
     try:
-        path = record_entry(
-            entry, group, out, seed=args.seed, served=args.served, time_scale=args.time_scale
-        )
+        path = record_entry(entry, group, out, seed=args.seed, via=via, time_scale=args.time_scale)
     except OSError as exc:
         return _fail("record", f"cannot write {out}: {exc.strerror or exc}")
     print(f"recorded {path}")
@@ -136,16 +141,24 @@ def add_record(subparsers: Any) -> None:
     p.add_argument("--root", default=str(_ROOT), help="catalogue directory (default cassettes)")
     p.add_argument("--list", action="store_true", help="list the catalogue and exit")
     p.add_argument(
-        "--served",
+        "--in-process",
         action="store_true",
-        help="record real HTTP against the served simulator (timings measured, "
-        "not byte-identical); default: in-process on a virtual clock",
+        help="call the simulator in process (no socket; same bytes); default: real HTTP to "
+        "the served simulator on 127.0.0.1, on virtual time",
+    )
+    p.add_argument(
+        "--real-time",
+        "--served",
+        dest="real_time",
+        action="store_true",
+        help="serve the simulator sleeping in real (scaled) time; timings measured, "
+        "not byte-identical (--served is the old name)",
     )
     p.add_argument(
         "--time-scale",
         type=float,
         default=100.0,
-        help="with --served: simulated seconds per real second (default 100)",
+        help="with --real-time: simulated seconds per real second (default 100)",
     )
     p.set_defaults(func=_cmd_record)
 

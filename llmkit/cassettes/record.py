@@ -1,14 +1,20 @@
 """Record HTTP traffic into an llmkit cassette: vcrpy captures the bytes, llmkit the timeline.
 
-Three ways to record, one file format:
+Four ways to record, one file format:
 
-- **The served simulator**: real HTTP to ``llmkit.sim.SimServer`` on 127.0.0.1. Pass the
+- **The served simulator on virtual time** (what ``make cassettes`` uses): real HTTP to
+  ``SimServer(virtual_time=True)`` on 127.0.0.1 through ``TappedHTTPTransport(clock,
+  sim_epoch=...)``. Below vcrpy, each request tells the server the clock's time, and the
+  server's planned waits (``x-llmkit-sim-*`` headers, never stored) are played on the
+  VirtualClock, read timeouts included; resets are real connection cuts. Exact and
+  byte-identical (see :mod:`llmkit.sim.vtime`).
+- **The served simulator in real time**: real HTTP to ``SimServer`` on 127.0.0.1. Pass the
   server's clock (``server.clock``, simulated seconds) and its ``time_scale``: timings are
   measured in simulated seconds and the client's timeouts are shortened by the time scale
   on the way out, so a 10 s read timeout fires after 10 simulated seconds. Measured timings
   vary a little from run to run, so these recordings are honest but not byte-identical
-  (``llmkit record SCENARIO --served``).
-- **The in-process simulator on a VirtualClock** (what ``make cassettes`` uses): vcrpy does
+  (``llmkit record SCENARIO --real-time``).
+- **The in-process simulator on a VirtualClock** (``--in-process``): vcrpy does
   not patch custom transports, only httpx's own (``HTTPTransport``, ``AsyncHTTPTransport``,
   ``WSGITransport``, ``ASGITransport``, ``MockTransport``), so :class:`SimBridge` wraps the
   simulator transport in a ``MockTransport`` that vcrpy does patch. The simulator sleeps on
@@ -46,6 +52,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpcore
 import httpx
 
 from llmkit.cassettes.matching import request_key
@@ -59,6 +66,7 @@ from llmkit.cassettes.timeline import (
 )
 from llmkit.cassettes.vcrconf import make_vcr
 from llmkit.clock import Clock, system_clock
+from llmkit.sim.vtime import TIME_HEADER, Schedule, parse_schedule
 
 __all__ = ["Recorder", "RecordingTransport", "SimBridge", "TappedHTTPTransport"]
 
@@ -97,17 +105,114 @@ class _TapStream(httpx.SyncByteStream):
             close()
 
 
-class _PoolTap:
-    """Wraps httpcore's connection pool to time each response body's first and last byte."""
+_NO_RESPONSE = "Server disconnected without sending a response."
+_CUT = "peer closed connection without sending complete message body (incomplete chunked read)"
 
-    def __init__(self, pool: Any, clock: Clock) -> None:
-        self._pool, self._clock = pool, clock
+
+def _read_timeout(request: Any) -> float | None:
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict) and timeout.get("read") is not None:
+        return float(timeout["read"])
+    return None
+
+
+class _Waiter:
+    """Plays a virtual-time schedule's waits on the clock, as a socket with a read timeout
+    would: a gap longer than the timeout moves the clock by the timeout and times out."""
+
+    def __init__(self, clock: Clock, timeout: float | None) -> None:
+        self._clock, self._timeout = clock, timeout
+
+    def __call__(self, seconds: float) -> None:
+        if self._timeout is not None and seconds > self._timeout:
+            self._clock.sleep(self._timeout)
+            raise httpcore.ReadTimeout("timed out")
+        self._clock.sleep(seconds)
+
+
+def _drain(stream: Any) -> tuple[bytes, bool]:
+    """Everything the server sent, and whether the connection was cut before the end."""
+    parts: list[bytes] = []
+    try:
+        for part in stream:
+            parts.append(part)
+    except (httpcore.NetworkError, httpcore.ProtocolError):
+        return b"".join(parts), True
+    return b"".join(parts), False
+
+
+class _VirtualBody:
+    """The response body re-cut into the server's writes, each after its virtual wait."""
+
+    def __init__(self, stream: Any, schedule: Schedule, wait: _Waiter) -> None:
+        self._stream, self._schedule, self._wait = stream, schedule, wait
+
+    def __iter__(self) -> Iterator[bytes]:
+        sched = self._schedule
+        data, cut = _drain(self._stream)  # it is all there at once: the server does not sleep
+        if cut and sched.abort is None:
+            raise httpcore.RemoteProtocolError(_CUT)
+        pos = 0
+        for size, delay in sched.chunks:
+            self._wait(delay)
+            piece = data[pos : pos + size]
+            pos += size
+            if piece:
+                yield piece
+        if sched.abort == "hang":
+            self._wait(sched.hang_seconds)
+        if sched.abort is not None:  # the connection was really closed; say it as httpx does
+            raise httpcore.RemoteProtocolError(_CUT)
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _PoolTap:
+    """Wraps httpcore's connection pool to time each response body's first and last byte.
+
+    With ``sim_epoch`` set it speaks the virtual-time protocol (:mod:`llmkit.sim.vtime`) to a
+    ``SimServer(virtual_time=True)``: each request carries the clock's time since the epoch,
+    and the answer's waits are played on the clock. This happens below vcrpy, so vcrpy never
+    sees the protocol's request header, and it stores the body exactly as it arrived.
+    """
+
+    def __init__(self, pool: Any, clock: Clock, sim_epoch: float | None = None) -> None:
+        self._pool, self._clock, self._epoch = pool, clock, sim_epoch
 
     def handle_request(self, request: Any) -> Any:
+        if self._epoch is not None:
+            now = self._clock.now() - self._epoch
+            request.headers.append((TIME_HEADER.encode(), repr(now).encode()))
         resp = self._pool.handle_request(request)
+        if self._epoch is not None:
+            resp = self._virtual(request, resp)
         probe = request.extensions.get(_PROBE)
         if isinstance(probe, _Probe):
             resp.stream = _TapStream(resp.stream, probe, self._clock)
+        return resp
+
+    def _virtual(self, request: Any, resp: Any) -> Any:
+        sched = parse_schedule(resp.headers)
+        if sched is None:
+            resp.close()
+            raise RuntimeError(
+                f"{request.url.host!r} did not answer with a virtual-time plan: is it "
+                "SimServer(virtual_time=True) / `llmkit sim serve --virtual-time`?"
+            )
+        wait = _Waiter(self._clock, _read_timeout(request))
+        try:
+            if not sched.headers_sent:  # a fault before any response; the cut is real
+                wait(sched.hang_seconds if sched.abort == "hang" else sched.delay)
+                _drain(resp.stream)
+                raise httpcore.RemoteProtocolError(_NO_RESPONSE)
+            wait(sched.delay)
+        except BaseException:
+            resp.close()
+            raise
+        resp.stream = _VirtualBody(resp.stream, sched, wait)
         return resp
 
     def close(self) -> None:
@@ -123,11 +228,17 @@ class _PoolTap:
 
 class TappedHTTPTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose bodies are timed below vcrpy's patch (vcrpy patches the
-    class method, so this subclass is recorded like any HTTPTransport)."""
+    class method, so this subclass is recorded like any HTTPTransport).
 
-    def __init__(self, clock: Clock = system_clock, **kwargs: Any) -> None:
+    ``sim_epoch``: talk to a virtual-time served simulator, telling it ``clock.now() -
+    sim_epoch`` with each request (the clock's reading when the server started).
+    """
+
+    def __init__(
+        self, clock: Clock = system_clock, *, sim_epoch: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self._pool = _PoolTap(self._pool, clock)  # type: ignore[assignment]
+        self._pool = _PoolTap(self._pool, clock, sim_epoch)  # type: ignore[assignment]
 
 
 class SimBridge(httpx.MockTransport):

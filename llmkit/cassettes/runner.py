@@ -1,8 +1,17 @@
 """Drive a workload through llmkit's Client: record a catalogue entry, replay a cassette.
 
 Recording: the entry's calls arrive on a VirtualClock at their planned offsets and go through a
-:class:`~llmkit.client.Client` with the entry's retry policy, whose transport is the recorder's
-(vcrpy-patched ``SimBridge`` around the in-process simulator).
+:class:`~llmkit.client.Client` with the entry's retry policy, whose transport is the recorder's.
+Three ways (``via``), one file format:
+
+``http``        (default) real HTTP to ``SimServer(virtual_time=True)`` on 127.0.0.1: vcrpy
+                records the socket traffic; the server answers at once and reports the
+                planned timing, which the recorder plays on the VirtualClock. Exact and
+                byte-identical on every re-recording.
+``in-process``  the simulator called directly through ``SimBridge`` (no socket): the same
+                bytes, a little faster; kept for machines where binding a port is not allowed.
+``real-time``   real HTTP to a server that really sleeps, ``time_scale`` times faster than
+                the wall; timings are measured, so not byte-identical.
 
 Replaying: the cassette's calls are sent again through a Client built for the chosen policy,
 over the replay transport, with no key and no network; the result is a :class:`Summary`.
@@ -22,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from llmkit.cassettes.catalogue import PROVIDERS, Entry, Route
 from llmkit.cassettes.errors import CassetteError
@@ -35,9 +44,15 @@ from llmkit.clock import Clock, VirtualClock
 from llmkit.errors import LLMError
 from llmkit.types import ChatRequest, ChatResponse
 
-__all__ = ["POLICIES", "Summary", "record_entry", "replay_cassette"]
+__all__ = ["POLICIES", "VIAS", "Summary", "record_entry", "replay_cassette"]
 
 POLICIES = ("naive", "retry", "full")
+VIAS: Final = ("http", "in-process", "real-time")
+Via = Literal["http", "in-process", "real-time"]
+_RECORDED_VIA: Final = {
+    "http": "served simulator over HTTP on 127.0.0.1, on virtual time (timings exact)",
+    "in-process": "in-process simulator on a virtual clock (timings exact)",
+}
 _BASE = {
     "openai": "http://127.0.0.1/v1",
     "anthropic": "http://127.0.0.1",
@@ -89,18 +104,20 @@ def record_entry(
     out: Path,
     *,
     seed: int | None = None,
-    served: bool = False,
+    via: Via = "http",
     time_scale: float = 20.0,
 ) -> Path:
     """Record one catalogue entry for one group into ``out`` (atomically).
 
-    By default the simulator runs in process on a VirtualClock (exact, byte-identical, fast).
-    ``served=True`` records real HTTP against ``SimServer`` on 127.0.0.1 running
-    ``time_scale`` times faster than the wall clock; timings are then measured.
+    ``via`` is ``http`` (default: the served simulator on virtual time, exact),
+    ``in-process`` (no socket, same bytes) or ``real-time`` (the served simulator sleeping
+    ``time_scale`` times faster than the wall clock; timings measured).
     """
     from llmkit import __version__  # noqa: PLC0415
     from llmkit.sim import SIM_VERSION, SimTransport  # noqa: PLC0415
 
+    if via not in VIAS:
+        raise ValueError(f"via must be one of {', '.join(VIAS)}, got {via!r}")
     seed = entry.seed if seed is None else seed
     route = PROVIDERS.get(group, PROVIDERS["openai"])
     arrivals = entry.workload(route, random.Random(seed))
@@ -111,50 +128,64 @@ def record_entry(
         __version__,
         simulator_version=SIM_VERSION,
         seed=seed,
+        transport="in-process" if via == "in-process" else "http",
     )
-    via = (
-        f"served simulator over HTTP, time scale {time_scale:g} (timings measured)"
-        if served
-        else "in-process simulator on a virtual clock (timings exact)"
+    recorded_via = _RECORDED_VIA.get(
+        via, f"served simulator over HTTP, time scale {time_scale:g} (timings measured)"
     )
     notes = {
         "entry": entry.name,
         "description": entry.description,
-        "recorded_via": via,
+        "recorded_via": recorded_via,
         "attempts": entry.attempts,
         "timeout_s": entry.timeout,
         **entry.notes,
     }
     server: Any = None
     clock: Clock
-    if served:
+    inner: Callable[[], Any]
+    if via == "in-process":
+        clock = VirtualClock()
+        bridge = SimBridge(SimTransport(entry.scenario, clock, seed=seed), clock)
+        base = dict(_BASE)
+
+        def inner() -> Any:
+            return bridge
+
+    else:
+        from llmkit.cassettes.record import TappedHTTPTransport  # noqa: PLC0415
         from llmkit.sim.server import SimServer  # noqa: PLC0415 - aiohttp only when serving
 
-        server = SimServer(entry.scenario, seed=seed, time_scale=time_scale)
+        virtual = via == "http"
+        server = SimServer(entry.scenario, seed=seed, time_scale=time_scale, virtual_time=virtual)
         server.start()
-        clock = server.clock
+        clock = VirtualClock() if virtual else server.clock
+        epoch = clock.now()  # the server's simulator started at the client's time zero
         base = {
             "openai": server.openai_base_url,
             "anthropic": server.anthropic_base_url,
             "openrouter": server.openrouter_base_url,
         }
-    else:
-        clock = VirtualClock()
-        sim = SimTransport(entry.scenario, clock, seed=seed)
-        base = dict(_BASE)
+
+        def inner() -> Any:
+            return TappedHTTPTransport(clock, sim_epoch=epoch if virtual else None)
+
     clients: dict[tuple[str, str], Any] = {}
     try:
         with Recorder(
-            out, prov, clock=clock, notes=notes, time_scale=time_scale if served else 1.0
+            out,
+            prov,
+            clock=clock,
+            notes=notes,
+            time_scale=time_scale if via == "real-time" else 1.0,
         ) as rec:
-            inner = None if served else SimBridge(sim, clock)
 
             def client(provider: str, api: str) -> Any:
                 if (provider, api) not in clients:
                     clients[provider, api] = _client(
                         provider,
                         api,
-                        transport=rec.transport(inner),
+                        transport=rec.transport(inner()),
                         clock=clock,
                         attempts=entry.attempts,
                         timeout=entry.timeout,

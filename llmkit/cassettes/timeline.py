@@ -21,7 +21,8 @@ offset from the first attempt.
 
 Provenance says where the bytes came from. ``source: simulator`` needs the simulator version
 and seed; ``source: live`` needs the recording date and must not name a simulator. A
-simulator recording is never presented as a live one.
+simulator recording is never presented as a live one. ``transport`` says how the bytes
+travelled: ``http`` (a real socket on 127.0.0.1, or the live API) or ``in-process``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any, Final, Literal
 __all__ = [
     "FAULTS",
     "FORMAT",
+    "TRANSPORTS",
     "CassetteMeta",
     "FaultStep",
     "Provenance",
@@ -45,6 +47,7 @@ __all__ = [
 
 FORMAT: Final = 1
 FAULTS: Final = ("timeout", "reset", "connect")
+TRANSPORTS: Final = ("http", "in-process")
 Fault = Literal["timeout", "reset", "connect"]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -63,8 +66,17 @@ class Provenance:
     seed: int | None = None
     recorded_on: str | None = None
     """ISO date of a live recording (``2026-01-31``); None for simulator recordings."""
+    transport: Literal["http", "in-process"] | None = None
+    """How the bytes travelled: ``http`` (a real socket, to the served simulator or a live
+    API) or ``in-process`` (the simulator called directly, no socket). None: not recorded
+    (cassettes written before this field existed)."""
 
     def __post_init__(self) -> None:
+        if self.transport not in (None, *TRANSPORTS):
+            raise TimelineFormatError(
+                f"provenance.transport must be one of {', '.join(TRANSPORTS)}, "
+                f"not {self.transport!r}"
+            )
         if self.source == "simulator":
             if not self.simulator_version or self.seed is None:
                 raise TimelineFormatError("a simulator recording needs simulator_version and seed")
@@ -75,6 +87,8 @@ class Provenance:
                 raise TimelineFormatError("a live recording needs recorded_on (YYYY-MM-DD)")
             if self.simulator_version is not None:
                 raise TimelineFormatError("a live recording cannot name a simulator version")
+            if self.transport == "in-process":
+                raise TimelineFormatError("a live recording travels over http, not in-process")
         else:
             raise TimelineFormatError(f"source must be 'simulator' or 'live', not {self.source!r}")
 
@@ -93,6 +107,8 @@ class Provenance:
             out["seed"] = self.seed
         else:
             out["recorded_on"] = self.recorded_on
+        if self.transport is not None:
+            out["transport"] = self.transport
         out["llmkit_version"] = self.llmkit_version
         return out
 
@@ -104,6 +120,7 @@ class Provenance:
             raise TimelineFormatError("provenance.seed must be an integer")
         version = d.get("simulator_version")
         recorded_on = d.get("recorded_on")
+        transport = d.get("transport")
         return cls(
             source=_str(d, "source", "provenance"),  # type: ignore[arg-type]
             provider=_str(d, "provider", "provenance"),
@@ -112,6 +129,7 @@ class Provenance:
             simulator_version=None if version is None else str(version),
             seed=seed,
             recorded_on=None if recorded_on is None else str(recorded_on),
+            transport=None if transport is None else str(transport),  # type: ignore[arg-type]
         )
 
 

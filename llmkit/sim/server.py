@@ -7,6 +7,13 @@ fault windows and rate-limit minutes shrink with it, and headers (``retry-after`
 speak simulated seconds. Resets and truncation are real: the connection is aborted, or the
 body ends early.
 
+``virtual_time=True`` (``llmkit sim serve --virtual-time``) never sleeps: each request says the
+client's virtual time in ``x-llmkit-sim-time`` and the answer comes at once, with the planned
+timing in ``x-llmkit-sim-*`` headers (see :mod:`llmkit.sim.vtime`). Fault windows and rate
+limits then run on the client's clock, so a recorder on a VirtualClock gets exactly what it
+would get in process, over a real socket. Resets and the end of hangs still close the
+connection for real.
+
 The per-request path is kept lean (no access log, one dict lookup per route, sleeps batched
 when the scaled delay is under a millisecond) because benchmarks push thousands of requests a
 second through it.
@@ -25,9 +32,10 @@ from typing import Any
 
 from aiohttp import web
 
-from llmkit.clock import Clock, system_clock
+from llmkit.clock import Clock, VirtualClock, system_clock
 from llmkit.sim.core import SimResponse, Simulator
 from llmkit.sim.scenarios import Scenario
+from llmkit.sim.vtime import TIME_HEADER, parse_time, plan_headers
 
 __all__ = ["ScaledClock", "SimServer", "make_app", "serve"]
 
@@ -70,11 +78,65 @@ def _abort(request: web.Request) -> None:
         transport.abort()
 
 
-def make_app(sim: Simulator, time_scale: float = 1.0) -> web.Application:
-    """An aiohttp app that plays ``sim``'s plans out in real (scaled) time."""
+def _close(request: web.Request) -> None:
+    """End the connection after what was written has gone out (a cut the peer can see)."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+
+
+_NO_TIME = (
+    b'{"error":{"message":"this simulator runs on virtual time: send x-llmkit-sim-time '
+    b'(the client clock, seconds >= 0) with every request","type":"llmkit_sim_error"}}'
+)
+
+
+def _virtual_handler(sim: Simulator, clock: VirtualClock) -> Callable[..., Any]:
+    """Answer at once at the client's virtual time, timing in ``x-llmkit-sim-*`` headers."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        t = parse_time(request.headers.get(TIME_HEADER))
+        if t is None:
+            return web.Response(status=400, body=_NO_TIME, content_type="application/json")
+        body = await request.read()
+        clock.set(t)  # set and handle run without an await between: no other request interleaves
+        plan = sim.handle(request.method, request.path, request.headers, body)
+        timing = plan_headers(plan)
+        if not plan.headers_sent:  # the headers only carry the timing; then the cut
+            resp = web.StreamResponse(status=200, headers=timing)
+            await resp.prepare(request)
+            _close(request)
+            raise asyncio.CancelledError
+        if len(plan.chunks) == 1 and plan.abort is None and not plan.stream:
+            return web.Response(
+                status=plan.status, headers=[*plan.headers, *timing], body=plan.chunks[0].data
+            )
+        resp = web.StreamResponse(status=plan.status, headers=[*plan.headers, *timing])
+        await resp.prepare(request)
+        await resp.write(plan.body)
+        if plan.abort is not None:
+            _close(request)
+            raise asyncio.CancelledError
+        await resp.write_eof()
+        return resp
+
+    return handle
+
+
+def make_app(
+    sim: Simulator, time_scale: float = 1.0, *, virtual_clock: VirtualClock | None = None
+) -> web.Application:
+    """An aiohttp app that plays ``sim``'s plans out in real (scaled) time, or, given the
+    simulator's ``virtual_clock``, answers at once on the client's virtual time."""
     scale = float(time_scale)
     if not scale > 0:
         raise ValueError("time_scale must be > 0")
+    if virtual_clock is not None:
+        if sim.clock is not virtual_clock:
+            raise ValueError("the simulator must run on the virtual clock it is served with")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", _virtual_handler(sim, virtual_clock))
+        return app
     sleep = asyncio.sleep
 
     async def play(request: web.Request, plan: SimResponse) -> web.StreamResponse:
@@ -125,6 +187,10 @@ class SimServer:
 
     with SimServer("rate-limited", time_scale=100) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
+
+    ``virtual_time=True`` serves on the clients' virtual time instead (``time_scale`` is then
+    unused): see :mod:`llmkit.sim.vtime`. The simulator's clock is a VirtualClock that only
+    moves forward, to the time each request states.
     """
 
     def __init__(
@@ -136,8 +202,14 @@ class SimServer:
         seed: int | None = None,
         time_scale: float = 1.0,
         simulator: Simulator | None = None,
+        virtual_time: bool = False,
     ) -> None:
-        self.clock = ScaledClock(time_scale)
+        self.virtual_time = virtual_time
+        self.clock: Clock = VirtualClock() if virtual_time else ScaledClock(time_scale)
+        if virtual_time and simulator is not None and simulator.clock is not self.clock:
+            self.clock = simulator.clock
+            if not isinstance(self.clock, VirtualClock):
+                raise ValueError("a virtual-time server needs a simulator on a VirtualClock")
         self.simulator = (
             simulator if simulator is not None else Simulator(scenario, self.clock, seed=seed)
         )
@@ -167,7 +239,9 @@ class SimServer:
         return self.base_url
 
     async def _start(self) -> None:
-        app = make_app(self.simulator, self.time_scale)
+        vclock = self.clock if self.virtual_time else None
+        assert vclock is None or isinstance(vclock, VirtualClock)
+        app = make_app(self.simulator, self.time_scale, virtual_clock=vclock)
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )
@@ -239,12 +313,15 @@ def serve(
     seed: int | None = None,
     time_scale: float = 1.0,
     on_ready: Callable[[SimServer], None] | None = None,
+    virtual_time: bool = False,
 ) -> None:
     """Serve until interrupted (the ``llmkit sim serve`` command)."""
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly under process managers
-    server = SimServer(scenario, host=host, port=port, seed=seed, time_scale=time_scale)
+    server = SimServer(
+        scenario, host=host, port=port, seed=seed, time_scale=time_scale, virtual_time=virtual_time
+    )
     server.start()
     if on_ready is not None:
         on_ready(server)
