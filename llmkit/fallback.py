@@ -276,7 +276,10 @@ class AllTargetsFailedError(LLMError, ExceptionGroup[Exception]):
 class DegradeStep(Protocol):
     """A last resort when every target failed; returns None when it has nothing to offer."""
 
-    reason: str
+    @property
+    def reason(self) -> str:
+        """Telemetry word for the degradation (read-only, so frozen dataclasses fit)."""
+        ...
 
     def degrade(
         self, request: ChatRequest, ctx: CallContext, failure: AllTargetsFailedError

@@ -314,8 +314,8 @@ class Limiter:
 class ThrottleLayer:
     """Waits (on ``ctx.clock``) until the model's buckets can take the request, then sends.
 
-    ``ctx.notes["throttle_wait"]`` is the seconds waited (only when > 0). Never waits past the
-    call's deadline nor longer than ``policy.max_wait`` in total.
+    ``ctx.notes["throttle_wait"]`` is the seconds waited, summed over the call's attempts (only
+    when > 0). Never waits past the call's deadline nor longer than ``policy.max_wait`` in total.
     """
 
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
@@ -345,8 +345,8 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             ctx.clock.sleep(wait)
             waited += wait
-        if waited:
-            ctx.notes["throttle_wait"] = waited
+        if waited:  # summed: as an attempt layer it runs once per attempt of the call
+            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
         ctx.notes.pop(self.headers_note, None)  # only this attempt's headers count
         try:
             response = next(request, ctx)
@@ -365,8 +365,8 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             await ctx.clock.asleep(wait)
             waited += wait
-        if waited:
-            ctx.notes["throttle_wait"] = waited
+        if waited:  # summed: as an attempt layer it runs once per attempt of the call
+            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
         ctx.notes.pop(self.headers_note, None)
         try:
             response = await next(request, ctx)
