@@ -218,13 +218,14 @@ def _inspect(nb: Any, run: NotebookRun) -> None:
 # --------------------------------------------------------------------------- HTML
 
 _CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em;
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em;
        color: #222; }
 h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td.l, th.l { text-align: left; }
 tr.bad td { background: #fff3f3; }
+.wide { overflow-x: auto; } td.d { min-width: 220px; max-width: 320px; }
 .muted { color: #666; font-size: 13px; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 .fail { color: #b00020; font-weight: bold; } .ok { color: #1a7f37; font-weight: bold; }
@@ -254,13 +255,13 @@ def _cassette_table(reports: Sequence[CassetteReport]) -> str:
         cls = ' class="bad"' if s.successes < s.calls else ""
         rows.append(
             f"<tr{cls}><td class=l><code>{html.escape(r.name)}</code></td>"
-            f"<td class=l>{html.escape(r.description)}</td><td>{s.calls}</td>"
+            f"<td class='l d'>{html.escape(r.description)}</td><td>{s.calls}</td>"
             f"<td>{n.successes}</td><td class=l>{_errors(n.errors)}</td><td>{_ms(n.p50_s)}</td>"
             f"<td>{s.attempts}</td><td>{s.successes}</td><td class=l>{_errors(s.errors)}</td>"
             f"<td>{_ms(s.p50_s)}</td><td>{_ms(s.p95_s)}</td><td>{_ms(s.p99_s)}</td>"
             f"<td>{s.input_tokens:,}</td><td>{s.output_tokens:,}</td></tr>"
         )
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<div class=wide><table>{head}{''.join(rows)}</table></div>"
 
 
 def _provenance_table(reports: Sequence[CassetteReport]) -> str:
