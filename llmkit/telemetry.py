@@ -50,10 +50,11 @@ semantic conventions where one exists, and ``llmkit.*`` otherwise::
     fallback_skipped      llmkit.fallback.skipped     call: targets that did not answer
     hedged                llmkit.hedged               call: a hedge request was sent
     hedge_won             llmkit.hedge.won            call: the hedge's answer was used
-    throttle_wait         llmkit.throttle.wait        call: seconds the throttle held it
+    throttle_wait         llmkit.throttle.wait        call: seconds the throttle held it,
+                                                      summed over attempts (0.0: none)
 
-The resilience columns are None when their layer is not in the stack (``cache_hit`` is only set
-on a hit, so read ``llmkit.cache.status`` to tell a miss from "no cache"). The words in
+The other resilience columns are None when their layer is not in the stack (``cache_hit`` is
+set only on a hit: read ``llmkit.cache.status`` to tell a miss from "no cache"). The words in
 ``llmkit.fallback.path`` after ``=`` are: ``ok`` (answered), an error kind (failed there),
 ``circuit_open`` (skipped, nothing sent), ``deadline`` (skipped, no time left), ``passed_over``
 (unfit for that failure, e.g. same provider after a quota error).
@@ -276,6 +277,7 @@ def _fast_init(cls: type[Any]) -> None:
 
 for _cls in (Record, AttemptRecord, CallRecord):
     _fast_init(_cls)
+del _cls
 
 
 def usage_fields(usage: Usage | None) -> dict[str, int | None]:

@@ -309,3 +309,26 @@ def _fails(error: Exception) -> Any:
 
 def _never(request: ChatRequest, ctx: CallContext) -> ChatResponse:
     raise AssertionError("not called")
+
+
+def test_cache_status_tells_a_miss_from_no_cache() -> None:
+    from llmkit import Client
+    from llmkit.cache import CacheLayer, MemoryCache
+    from llmkit.sim import SimTransport
+
+    clock = VirtualClock()
+    sink = MemorySink()
+    client = Client(
+        "openai",
+        api_key="sk-test-123",
+        transport=SimTransport("healthy", clock),
+        clock=clock,
+        telemetry=sink,
+        layers=[CacheLayer(MemoryCache(clock=clock), ttl=3600)],
+    )
+    for temperature in (0.0, 0.0, 0.9):
+        client.chat(model="gpt-4o-mini", messages=MSG, temperature=temperature)
+    client.close()
+    calls = sink.calls()
+    assert [c.cache_status for c in calls] == ["store", "hit", "skip"]
+    assert [c.cache_hit for c in calls] == [None, True, None]  # unchanged meaning
