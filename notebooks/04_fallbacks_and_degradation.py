@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from llmkit import AsyncClient, Client, LLMError, MemorySink, VirtualClock
-from llmkit.breaker import BreakerState
+from llmkit.breaker import BreakerConfig, BreakerState
 from llmkit.cache import CacheLayer, MemoryCache, StaleCache
 from llmkit.cassettes import Replayer, load_cassette
 from llmkit.cassettes.workload import request_from_data
@@ -418,7 +418,8 @@ source(fig, f"simulator scenario 'outage' ({OUTAGE.description}), seed 0")
 #   similar quality, each target with its own client, retries and breaker. Decide what is *not*
 #   masked: `auth`, `bad_request` and context errors are raised, never sent elsewhere.
 # * **Attempts per target** and the **deadline**: the deadline is shared by the whole chain;
-#   with 3 targets × 3 attempts, a 30 s deadline leaves room for about one slow hang per call.
+#   with 3 targets × 3 attempts, 30 s covers a few 5 s hangs plus backoffs; when it runs out
+#   first, the chain stops there (`deadline`) instead of overrunning.
 # * **Retry budget**: with a breaker in front, the budget is rarely touched; without one it is
 #   the only thing limiting the load on a dead provider (section 2, orange).
 # * **Degradation**: `stale_ttl` on the cache decides how old a degraded answer may be; write

@@ -432,8 +432,8 @@ source(
 #    prompt?
 # 2. In section 4, draw prompts uniformly instead of Zipf-like. What happens to the value of a
 #    100-entry LRU?
-# 3. Give `SQLiteCache` a `max_entries=2` and replay day 1 and day 2 again. Which entries
-#    survive, and what is day 2's hit rate?
+# 3. Replay section 1 with `CacheLayer(MemoryCache(), opt_in=True, ttl=5.0)`. Which calls miss
+#    now, and why? (Entries' freshness runs on the replay's virtual clock.)
 # 4. Make the cache layer fail: pass a backend whose `get` raises
 #    `llmkit.cache.CacheUnavailableError`. Does any call fail? What do `layer.stats.errors` and
 #    the logs say?

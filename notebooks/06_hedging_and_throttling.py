@@ -309,8 +309,8 @@ source(fig, f"simulator scenario {LIMITED.name!r} ({LIMITED.description}), seed 
 #
 # 1. Hedge at p99 instead of p90 (`percentile=0.99`). What happens to p95, p99 and the extra
 #    requests? Which would you ship for a chat UI, which for a batch job?
-# 2. Make 30 % of requests slow (`SLOW.latency.with_tail(0.3, 10.0)` in a copy of the
-#    scenario). Find the smallest `ratio` that still brings p95 under 2 s.
+# 2. Make 30 % of requests slow: `SLOW.with_(latency=SLOW.latency.with_tail(0.3, 10.0))`. Find
+#    the smallest `ratio` that still brings p95 under 2 s.
 # 3. Give the throttle `ThrottlePolicy(reserve_requests=10)` and re-run the bursts. How many
 #    429s are left, and what did it cost in p95 latency?
 # 4. Make the bursts 200 calls each (more than three minutes of the limit). Where do the
