@@ -49,11 +49,14 @@ from llmkit.secrets import APIKey
 from llmkit.telemetry import (
     AttemptRecord,
     CallRecord,
+    EventRecord,
+    EventSink,
     JSONLSink,
     LoggingSink,
     MemorySink,
     MultiSink,
     TelemetrySink,
+    watch_breaker,
 )
 from llmkit.throttle import ThrottleLayer, ThrottlePolicy
 from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTransport
@@ -98,6 +101,8 @@ __all__ = [
     "Deadline",
     "DeadlineExceededError",
     "ErrorKind",
+    "EventRecord",
+    "EventSink",
     "FallbackLayer",
     "FallbackPolicy",
     "HedgeBudget",
@@ -142,4 +147,5 @@ __all__ = [
     "default_layers",
     "parse_response",
     "parse_stream",
+    "watch_breaker",
 ]

@@ -31,7 +31,7 @@ PUBLIC = {
     "CacheStats", "MemoryCache", "SQLiteCache", "StaleCache",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
-    "CallRecord",
+    "CallRecord", "EventRecord", "EventSink", "watch_breaker",
     "__version__",
 }  # fmt: skip
 
