@@ -31,6 +31,8 @@ import contextlib
 import cProfile
 import gc
 import importlib.util
+import math
+import os
 import pstats
 import re
 import statistics
@@ -69,15 +71,32 @@ TUNED = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepali
 
 # --------------------------------------------------------------------------- the simulator
 
+ServerCPU = Callable[[], float] | None
+
+
+def _cpu_of(pid: int) -> Callable[[], float]:
+    """CPU seconds used so far by process ``pid`` (user + system, from /proc; Linux only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return math.nan
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return cpu
+
 
 @contextlib.contextmanager
-def simulator(mode: str, scenario: str, time_scale: float) -> Iterator[str]:
-    """The served simulator's base URL: in a child process (default) or a thread of this one."""
+def simulator(mode: str, scenario: str, time_scale: float) -> Iterator[tuple[str, ServerCPU]]:
+    """The served simulator's base URL and a reader of its CPU seconds (None when it runs in
+    a thread of this process): in a child process (default) or a thread of this one."""
     if mode == "thread":
         from llmkit.sim.server import SimServer
 
         with SimServer(scenario, time_scale=time_scale) as url:
-            yield url
+            yield url, None
         return
     cmd = [sys.executable, "-m", "llmkit", "sim", "serve", "--host", "127.0.0.1", "--port", "0"]
     cmd += ["--scenario", scenario, "--time-scale", str(time_scale)]
@@ -97,7 +116,7 @@ def simulator(mode: str, scenario: str, time_scale: float) -> Iterator[str]:
             if url is None:
                 err.seek(0)
                 raise RuntimeError(f"the simulator did not start: {' '.join(cmd)}\n{err.read()}")
-            yield url
+            yield url, _cpu_of(proc.pid)
         finally:
             timer.cancel()
             proc.terminate()
@@ -354,7 +373,9 @@ class Series:
     rounds: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
-    """Client-process CPU µs per call, per round (async only)."""
+    """This (client) process's CPU µs per call, per round."""
+    server_cpu: list[float] = field(default_factory=list)
+    """The simulator process's CPU µs per call, per round (nan when not measurable)."""
 
     @property
     def median(self) -> float:
@@ -370,7 +391,10 @@ def _rotations(n: int, rounds: int) -> Iterator[list[int]]:
         yield [(r + i) % n for i in range(n)]
 
 
-def run_sync(contenders: list[Contender], calls: int, rounds: int, warmup: int) -> list[Series]:
+def run_sync(
+    contenders: list[Contender], args: argparse.Namespace, server_cpu: ServerCPU
+) -> list[Series]:
+    calls, rounds, warmup = args.calls, args.rounds, args.warmup
     series = [Series(c) for c in contenders]
     for c in contenders:
         for _ in range(warmup):
@@ -381,10 +405,15 @@ def run_sync(contenders: list[Contender], calls: int, rounds: int, warmup: int) 
         this_round: dict[int, float] = {}
         for i in order:
             call = contenders[i].call
+            srv0 = server_cpu() if server_cpu else math.nan
+            cpu0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(calls):
                 call()
             this_round[i] = (time.perf_counter() - t0) / calls * 1e6
+            series[i].cpu.append((time.process_time() - cpu0) / calls * 1e6)
+            srv = server_cpu() if server_cpu else math.nan
+            series[i].server_cpu.append((srv - srv0) / calls * 1e6)
         for i, us in this_round.items():
             series[i].rounds.append(us)
             series[i].ratios.append(us / this_round[base[contenders[i].path]])
@@ -392,11 +421,15 @@ def run_sync(contenders: list[Contender], calls: int, rounds: int, warmup: int) 
 
 
 async def _burst(
-    call: Callable[[], Awaitable[Any]], concurrency: int, seconds: float
-) -> tuple[float, float]:
-    """(calls/s, this process's CPU µs per call) with ``concurrency`` callers for ``seconds``
-    (calls in flight at the end are waited for and counted)."""
+    call: Callable[[], Awaitable[Any]],
+    concurrency: int,
+    seconds: float,
+    server_cpu: ServerCPU = None,
+) -> tuple[float, float, float]:
+    """(calls/s, this process's and the server's CPU µs per call) with ``concurrency`` callers
+    for ``seconds`` (calls in flight at the end are waited for and counted)."""
     done = 0
+    srv0 = server_cpu() if server_cpu else math.nan
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     stop = t0 + seconds
@@ -409,7 +442,10 @@ async def _burst(
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
-    return done / wall, (time.process_time() - cpu0) / max(done, 1) * 1e6
+    cpu = time.process_time() - cpu0
+    srv = (server_cpu() if server_cpu else math.nan) - srv0
+    n = max(done, 1)
+    return done / wall, cpu / n * 1e6, srv / n * 1e6
 
 
 def _only(contenders: list[Contender], only: list[str]) -> list[Contender]:
@@ -420,7 +456,7 @@ def _only(contenders: list[Contender], only: list[str]) -> list[Contender]:
     return [c for c in contenders if c.key or any(o.lower() in c.name.lower() for o in only)]
 
 
-async def run_async(url: str, args: argparse.Namespace) -> list[Series]:
+async def run_async(url: str, args: argparse.Namespace, server_cpu: ServerCPU) -> list[Series]:
     concurrency, seconds = args.concurrency, args.async_seconds
     contenders = _only(async_contenders(url, not args.no_sdks), args.only)
     try:
@@ -430,10 +466,13 @@ async def run_async(url: str, args: argparse.Namespace) -> list[Series]:
         base = next(i for i, c in enumerate(contenders) if c.baseline)
         for order in _rotations(len(contenders), args.async_rounds):
             gc.collect()
-            this_round = {i: await _burst(contenders[i].call, concurrency, seconds) for i in order}
-            for i, (cps, cpu_us) in this_round.items():
+            this_round = {
+                i: await _burst(contenders[i].call, concurrency, seconds, server_cpu) for i in order
+            }
+            for i, (cps, cpu_us, srv_us) in this_round.items():
                 series[i].rounds.append(cps)
                 series[i].cpu.append(cpu_us)
+                series[i].server_cpu.append(srv_us)
                 series[i].ratios.append(cps / this_round[base][0])
         return series
     finally:
@@ -444,31 +483,38 @@ async def run_async(url: str, args: argparse.Namespace) -> list[Series]:
 # --------------------------------------------------------------------------- reporting
 
 
+def _med(xs: list[float]) -> str:
+    """The median as a whole number, or "n/a" (the server's CPU when it runs in-process)."""
+    m = statistics.median(xs) if xs else math.nan
+    return "n/a" if math.isnan(m) else f"{m:.0f}"
+
+
 def print_sync(series: list[Series], calls: int, rounds: int) -> None:
     print(f"\nsync, one call at a time: median of {rounds} rounds x {calls} calls each")
     print(
         f"  {'contender':<34}{'µs/call':>9}{'calls/s':>9}{'vs raw httpx':>14}"
-        "  rounds µs min-max  (ratios against raw httpx on the same API path)"
+        f"{'CPU µs/call: client':>21}{'server':>8}  rounds µs min-max"
     )
     for s in series:
         lo, hi = min(s.rounds), max(s.rounds)
         print(
             f"  {s.contender.name:<34}{s.median:>9.0f}{1e6 / s.median:>9.0f}"
-            f"{s.ratio:>13.2f}x  {lo:.0f}-{hi:.0f}"
+            f"{s.ratio:>13.2f}x{_med(s.cpu):>21}{_med(s.server_cpu):>8}  {lo:.0f}-{hi:.0f}"
         )
+    print("  (ratios: median of per-round ratios against raw httpx on the same API path)")
 
 
 def print_async(series: list[Series], concurrency: int, seconds: float, rounds: int) -> None:
     print(f"\nasync, {concurrency} calls in flight: median of {rounds} rounds x {seconds:g} s each")
     print(
-        f"  {'contender':<40}{'calls/s':>9}{'vs plain httpx':>16}{'client CPU µs/call':>20}"
-        "  rounds calls/s min-max"
+        f"  {'contender':<48}{'calls/s':>9}{'vs plain httpx':>16}"
+        f"{'CPU µs/call: client':>21}{'server':>8}  rounds calls/s min-max"
     )
     for s in series:
         lo, hi = min(s.rounds), max(s.rounds)
         print(
-            f"  {s.contender.name:<40}{s.median:>9.0f}{s.ratio:>15.2f}x"
-            f"{statistics.median(s.cpu):>20.0f}  {lo:.0f}-{hi:.0f}"
+            f"  {s.contender.name:<48}{s.median:>9.0f}{s.ratio:>15.2f}x"
+            f"{_med(s.cpu):>21}{_med(s.server_cpu):>8}  {lo:.0f}-{hi:.0f}"
         )
 
 
@@ -490,13 +536,13 @@ def profile_sync(url: str, calls: int, top: int = 25) -> None:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--calls", type=int, default=300, help="sync calls per contender per round")
+    p.add_argument("--calls", type=int, default=200, help="sync calls per contender per round")
     p.add_argument("--rounds", type=int, default=7, help="sync rounds (7)")
-    p.add_argument("--warmup", type=int, default=100, help="sync warm-up calls per contender")
+    p.add_argument("--warmup", type=int, default=50, help="sync warm-up calls per contender")
     p.add_argument("--concurrency", type=int, default=50, help="async calls in flight (50)")
-    p.add_argument("--async-seconds", type=float, default=1.5, help="seconds per async round")
-    p.add_argument("--async-rounds", type=int, default=5, help="async rounds (5)")
-    p.add_argument("--async-warmup", type=float, default=0.5, help="warm-up seconds per contender")
+    p.add_argument("--async-seconds", type=float, default=0.8, help="seconds per async round")
+    p.add_argument("--async-rounds", type=int, default=6, help="async rounds (6)")
+    p.add_argument("--async-warmup", type=float, default=0.3, help="warm-up seconds per contender")
     p.add_argument("--import-runs", type=int, default=7, help="fresh interpreters per import")
     p.add_argument(
         "--server",
@@ -533,10 +579,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 Verdict = tuple[bool, str]
 
 
-def sync_part(url: str, args: argparse.Namespace) -> Verdict:
+def sync_part(url: str, args: argparse.Namespace, server_cpu: ServerCPU) -> Verdict:
     contenders = _only(sync_contenders(url, not args.no_sdks), args.only)
     try:
-        series = run_sync(contenders, args.calls, args.rounds, args.warmup)
+        series = run_sync(contenders, args, server_cpu)
     finally:
         for c in contenders:
             c.close()
@@ -550,8 +596,8 @@ def sync_part(url: str, args: argparse.Namespace) -> Verdict:
     )
 
 
-def async_part(url: str, args: argparse.Namespace) -> Verdict:
-    series = asyncio.run(run_async(url, args))
+def async_part(url: str, args: argparse.Namespace, server_cpu: ServerCPU) -> Verdict:
+    series = asyncio.run(run_async(url, args, server_cpu))
     print_async(series, args.concurrency, args.async_seconds, args.async_rounds)
     lk = next(s for s in series if s.contender.key == "llmkit")
     base = next(s for s in series if s.contender.baseline)
@@ -584,14 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("litellm: not installed in this environment, not measured")
     verdicts: list[Verdict] = []
-    with simulator(args.server, args.scenario, args.time_scale) as url:
+    with simulator(args.server, args.scenario, args.time_scale) as (url, server_cpu):
         print(f"simulator: {url}")
         if "sync" not in args.skip:
-            verdicts.append(sync_part(url, args))
+            verdicts.append(sync_part(url, args, server_cpu))
         if args.profile:
             profile_sync(url, args.profile)
         if "async" not in args.skip:
-            verdicts.append(async_part(url, args))
+            verdicts.append(async_part(url, args, server_cpu))
     if "import" not in args.skip:
         verdicts.append(import_part(args))
     print("\ntargets")
@@ -606,8 +652,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

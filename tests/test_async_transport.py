@@ -16,7 +16,7 @@ import httpx
 import pytest
 from httpx_aiohttp import AiohttpTransport
 
-from llmkit import AsyncClient, ConnectionError, TimeoutError
+from llmkit import AsyncClient, Client, ConnectionError, TimeoutError
 from llmkit.cassettes.vcrconf import make_vcr
 from llmkit.client import default_async_http
 from llmkit.sim.server import SimServer
@@ -53,6 +53,22 @@ def test_a_given_transport_or_client_is_used_as_is() -> None:
     assert AsyncClient("openai", api_key=KEY, transport=mine).http._transport is mine
     http = httpx.AsyncClient()
     assert AsyncClient("openai", api_key=KEY, http_client=http).http is http
+
+
+def test_own_clients_keep_no_cookies() -> None:
+    # llmkit sends requests it built itself (client.send), so stored cookies would never be
+    # sent back; the jar of the clients it makes stays empty instead of parsing Set-Cookie.
+    req = httpx.Request("POST", "https://api.example.test/v1/chat/completions")
+    resp = httpx.Response(200, headers={"set-cookie": "__cf_bm=abc; Path=/"}, request=req)
+    control = httpx.Client()
+    control.cookies.extract_cookies(resp)
+    assert len(control.cookies) == 1
+    sync, aio = Client("openai", api_key=KEY), AsyncClient("openai", api_key=KEY)
+    for http in (sync.http, aio.http):
+        http.cookies.extract_cookies(resp)
+        assert len(http.cookies) == 0
+    sync.close()
+    control.close()
 
 
 def test_env_proxy_keeps_httpx_transport(monkeypatch: pytest.MonkeyPatch) -> None:
