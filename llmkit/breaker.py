@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from llmkit.clock import Clock, system_clock
-from llmkit.errors import DeadlineExceededError, ErrorKind, LLMError
+from llmkit.errors import CircuitOpenError, DeadlineExceededError, ErrorKind, LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.types import ChatRequest, ChatResponse
 
@@ -72,27 +72,6 @@ class Outcome(StrEnum):
     FAILURE = "failure"
     NEUTRAL = "neutral"
     """Says nothing about health (a 429, the caller's deadline, a cancelled call)."""
-
-
-class CircuitOpenError(LLMError):
-    """The target's circuit is open: the call was refused locally, nothing was sent.
-
-    ``kind`` is ``overloaded`` (the target is treated as overloaded), ``code`` is
-    ``"circuit_open"``, ``retry_after`` is the time until the breaker lets a probe through.
-    Not retryable: retrying the same target at once is exactly what the breaker prevents.
-    """
-
-    kind = ErrorKind.OVERLOADED
-    default_retryable = False
-
-    def __init__(self, target: str, *, retry_after: float | None = None) -> None:
-        super().__init__(
-            f"circuit open for {target!r}; not sent",
-            provider=target,
-            retry_after=retry_after,
-            code="circuit_open",
-        )
-        self.target = target
 
 
 @dataclass(frozen=True, slots=True)

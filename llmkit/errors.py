@@ -9,20 +9,30 @@ or on the class; ``retryable`` says whether trying the same request again can he
     ├── RateLimitError                    rate_limit           yes
     ├── QuotaExhaustedError               quota_exhausted      no   (429 insufficient_quota, 402)
     ├── OverloadedError                   overloaded           yes  (Anthropic 529, 503)
+    │   └── CircuitOpenError              overloaded           no   (refused locally, not sent)
     ├── ServerError                       server_error         yes  (500, 502, 504, other 5xx)
     ├── TimeoutError                      timeout              yes  (connect/read/write/pool,
-    │                                                               idle stream, 408)
+    │   │                                                            idle stream, 408)
+    │   └── DeadlineExceededError         timeout              no   (the call's total deadline)
     ├── ConnectionError                   connection           yes  (refused, reset, DNS)
+    │   └── CacheUnavailableError         connection           -    (cache backend down; the
+    │                                                                call goes on uncached)
     ├── BadRequestError                   bad_request          no
     │   ├── ContextLengthError            context_length       no
     │   └── ContentFilterError            content_filter       no
     ├── AuthError                         auth                 no   (401)
     ├── PermissionDeniedError             permission           no   (403)
     ├── NotFoundError                     not_found            no   (404, unknown model)
-    └── InvalidResponseError              invalid_response     no   (malformed, truncated)
-
-    DeadlineExceededError is a TimeoutError raised when the call's total deadline, not one
-    attempt's timeout, ran out.
+    ├── InvalidResponseError              invalid_response     no   (malformed, truncated)
+    │   ├── CorruptEntryError             invalid_response     -    (undecodable cache entry:
+    │   │                                                            ignored, logged, replaced)
+    │   └── CassetteError (+ValueError)   invalid_response     no   (recorded traffic unusable)
+    │       ├── CassetteNotFoundError (+FileNotFoundError)
+    │       ├── CorruptCassetteError      bad YAML, missing keys, wrong version
+    │       ├── CassetteMismatchError     a replayed request was never recorded
+    │       └── UnplayedInteractionsError a strict replay left recordings unplayed
+    └── AllTargetsFailedError (+ExceptionGroup)  kind/retryable of the failure that ended a
+                                                 fallback chain; ``exceptions`` holds them all
 
 A server's ``x-should-retry: true|false`` header overrides ``retryable``, as the official SDKs
 do. ``retry_after`` is in seconds (from ``retry-after-ms``, ``retry-after`` as seconds or an
@@ -35,17 +45,27 @@ API key or the prompt.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from llmkit.secrets import scrub
 
 __all__ = [
+    "AllTargetsFailedError",
     "AuthError",
     "BadRequestError",
+    "CacheUnavailableError",
+    "CassetteError",
+    "CassetteMismatchError",
+    "CassetteNotFoundError",
+    "CircuitOpenError",
     "ConnectionError",
     "ContentFilterError",
     "ContextLengthError",
+    "CorruptCassetteError",
+    "CorruptEntryError",
     "DeadlineExceededError",
     "ErrorKind",
     "InvalidResponseError",
@@ -57,6 +77,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "TimeoutError",
+    "UnplayedInteractionsError",
     "error_class",
 ]
 
@@ -196,6 +217,131 @@ class NotFoundError(LLMError):
 
 class InvalidResponseError(LLMError):
     kind = ErrorKind.INVALID_RESPONSE
+
+
+# ---------------------------------------------------------------- composite and local failures
+
+
+class CircuitOpenError(OverloadedError):
+    """The target's circuit is open: the call was refused locally, nothing was sent.
+
+    ``kind`` is ``overloaded`` (the target is treated as overloaded), ``code`` is
+    ``"circuit_open"``, ``retry_after`` is the time until the breaker lets a probe through.
+    Not retryable: retrying the same target at once is exactly what the breaker prevents.
+    """
+
+    kind = ErrorKind.OVERLOADED
+    default_retryable = False
+
+    def __init__(self, target: str, *, retry_after: float | None = None) -> None:
+        super().__init__(
+            f"circuit open for {target!r}; not sent",
+            provider=target,
+            retry_after=retry_after,
+            code="circuit_open",
+        )
+        self.target = target
+
+
+class AllTargetsFailedError(LLMError, ExceptionGroup[Exception]):
+    """Every target failed (and no degradation step answered).
+
+    ``exceptions`` holds one error per target tried (a skipped target contributes its
+    :class:`CircuitOpenError`), in chain order; ``targets`` names them. ``kind``, ``retryable``
+    and ``provider`` are those of the failure that ended the chain; ``retry_after`` is the
+    soonest any target said it may be tried again.
+    """
+
+    kind = ErrorKind.SERVER_ERROR  # replaced per instance, see __init__
+
+    def __new__(
+        cls, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
+    ) -> AllTargetsFailedError:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(
+        self, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
+    ) -> None:
+        ExceptionGroup.__init__(self, message, exceptions)
+        last = exceptions[-1]
+        llm = [e for e in exceptions if isinstance(e, LLMError)]
+        waits = [e.retry_after for e in llm if e.retry_after is not None]
+        self.targets = tuple(targets)
+        self.provider = last.provider if isinstance(last, LLMError) else None
+        self.status = last.status if isinstance(last, LLMError) else None
+        self.request_id = last.request_id if isinstance(last, LLMError) else None
+        self.retry_after = min(waits) if waits else None
+        self.retryable = last.retryable if isinstance(last, LLMError) else False
+        self.code = "all_targets_failed"
+        if isinstance(last, LLMError):
+            self.__dict__["kind"] = last.kind
+
+    def __str__(self) -> str:
+        parts = [
+            f"{name}: {e.kind if isinstance(e, LLMError) else type(e).__name__}"
+            for name, e in zip(self.targets, self.exceptions, strict=False)
+        ]
+        return f"[{self.kind}] {self.message} ({'; '.join(parts)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, list(self.exceptions), self.targets))
+
+
+# ---------------------------------------------------------------- llmkit's own files
+
+
+class CassetteError(InvalidResponseError, ValueError):
+    """Base of every cassette failure; ``path`` is the cassette file."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{Path(path).name}: {message}", provider="cassette")
+
+
+class CassetteNotFoundError(CassetteError, FileNotFoundError):
+    """The cassette file does not exist (replays never record a missing one)."""
+
+
+class CorruptCassetteError(CassetteError):
+    """The file exists but is not a readable llmkit cassette (bad YAML, missing keys)."""
+
+
+class CassetteMismatchError(CassetteError):
+    """A replayed request has no unplayed recorded interaction that matches it."""
+
+    def __init__(
+        self, path: str | Path, *, method: str, request_path: str, model: str | None, why: str
+    ) -> None:
+        self.method = method
+        self.request_path = request_path
+        self.model = model
+        super().__init__(
+            path,
+            f"no recorded interaction for {method} {request_path} (model={model!r}): {why}",
+        )
+
+
+class UnplayedInteractionsError(CassetteError):
+    """A strict replay ended with recorded interactions nobody asked for."""
+
+    def __init__(self, path: str | Path, unplayed: list[str]) -> None:
+        self.unplayed = list(unplayed)
+        shown = "; ".join(unplayed[:5]) + (" ..." if len(unplayed) > 5 else "")
+        super().__init__(path, f"{len(unplayed)} recorded interaction(s) never played: {shown}")
+
+
+class CorruptEntryError(InvalidResponseError):
+    """A cache entry could not be decoded (truncated, edited, older format)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, provider="cache")
+
+
+class CacheUnavailableError(ConnectionError):
+    """The cache backend could not be reached or failed; the call goes on without it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, provider="cache")
 
 
 _BY_KIND: dict[ErrorKind, type[LLMError]] = {

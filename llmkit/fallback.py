@@ -39,8 +39,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmkit.breaker import CircuitOpenError
-from llmkit.errors import DeadlineExceededError, ErrorKind, LLMError
+from llmkit.errors import (
+    AllTargetsFailedError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    ErrorKind,
+    LLMError,
+)
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.types import ChatRequest, ChatResponse
 
@@ -227,50 +232,6 @@ class FallbackPolicy:
             if have is None or (need is not None and have <= need):
                 return f"context window {have} not larger than {need}"
         return None
-
-
-class AllTargetsFailedError(LLMError, ExceptionGroup[Exception]):
-    """Every target failed (and no degradation step answered).
-
-    ``exceptions`` holds one error per target tried (a skipped target contributes its
-    :class:`CircuitOpenError`), in chain order; ``targets`` names them. ``kind``, ``retryable``
-    and ``provider`` are those of the failure that ended the chain; ``retry_after`` is the
-    soonest any target said it may be tried again.
-    """
-
-    kind = ErrorKind.SERVER_ERROR  # replaced per instance, see __init__
-
-    def __new__(
-        cls, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
-    ) -> AllTargetsFailedError:
-        return super().__new__(cls, message, exceptions)
-
-    def __init__(
-        self, message: str, exceptions: Sequence[Exception], targets: Sequence[str] = ()
-    ) -> None:
-        ExceptionGroup.__init__(self, message, exceptions)
-        last = exceptions[-1]
-        llm = [e for e in exceptions if isinstance(e, LLMError)]
-        waits = [e.retry_after for e in llm if e.retry_after is not None]
-        self.targets = tuple(targets)
-        self.provider = last.provider if isinstance(last, LLMError) else None
-        self.status = last.status if isinstance(last, LLMError) else None
-        self.request_id = last.request_id if isinstance(last, LLMError) else None
-        self.retry_after = min(waits) if waits else None
-        self.retryable = last.retryable if isinstance(last, LLMError) else False
-        self.code = "all_targets_failed"
-        if isinstance(last, LLMError):
-            self.__dict__["kind"] = last.kind
-
-    def __str__(self) -> str:
-        parts = [
-            f"{name}: {e.kind if isinstance(e, LLMError) else type(e).__name__}"
-            for name, e in zip(self.targets, self.exceptions, strict=False)
-        ]
-        return f"[{self.kind}] {self.message} ({'; '.join(parts)})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message, list(self.exceptions), self.targets))
 
 
 class DegradeStep(Protocol):

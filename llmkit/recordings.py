@@ -28,13 +28,9 @@ from typing import Any
 import httpx
 import yaml
 
-from llmkit.errors import InvalidResponseError
+from llmkit.errors import CassetteError, CorruptCassetteError
 
 __all__ = ["CassetteError", "Interaction", "load_recording"]
-
-
-class CassetteError(InvalidResponseError, ValueError):
-    """A cassette file that cannot be read or does not hold what a cassette holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +50,16 @@ def load_recording(path: str | Path) -> list[Interaction]:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"{p.name}: cannot read cassette: {exc}") from exc
+        raise CorruptCassetteError(p.name, f"cannot read cassette: {exc}") from exc
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise CassetteError(f"{p.name}: not valid YAML: {exc}") from exc
+        raise CorruptCassetteError(p.name, f"not valid YAML: {exc}") from exc
     if not isinstance(doc, Mapping):
-        raise CassetteError(f"{p.name}: a cassette is a mapping, got {type(doc).__name__}")
+        raise CorruptCassetteError(p.name, f"a cassette is a mapping, got {type(doc).__name__}")
     items = doc.get("interactions", doc.get("http_interactions"))
     if not isinstance(items, list):
-        raise CassetteError(f"{p.name}: no 'interactions' or 'http_interactions' list")
+        raise CorruptCassetteError(p.name, "no 'interactions' or 'http_interactions' list")
     out: list[Interaction] = []
     for i, item in enumerate(items):
         try:
@@ -71,29 +67,29 @@ def load_recording(path: str | Path) -> list[Interaction]:
         except CassetteError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, httpx.HTTPError) as exc:
-            raise CassetteError(f"{p.name}: interaction {i} is malformed: {exc!r}") from exc
+            raise CorruptCassetteError(p.name, f"interaction {i} is malformed: {exc!r}") from exc
     return out
 
 
 def _interaction(item: Any, source: str) -> Interaction:
     if not isinstance(item, Mapping):
-        raise CassetteError(f"{source}: an interaction must be a mapping")
+        raise CorruptCassetteError(source, "an interaction must be a mapping")
     req, resp = item.get("request"), item.get("response")
     if not isinstance(req, Mapping) or not isinstance(resp, Mapping):
-        raise CassetteError(f"{source}: an interaction needs 'request' and 'response' mappings")
+        raise CorruptCassetteError(source, "an interaction needs 'request' and 'response' mappings")
 
     req_headers = _headers(req.get("headers"))
     req_body, req_headers = _decoded(_body(req), req_headers, source)
     method = req.get("method")
     uri = req.get("uri")
     if not isinstance(method, str) or not isinstance(uri, str):
-        raise CassetteError(f"{source}: request needs a string 'method' and 'uri'")
+        raise CorruptCassetteError(source, "request needs a string 'method' and 'uri'")
     request = httpx.Request(method.upper(), uri, headers=req_headers, content=req_body)
 
     status = resp.get("status")
     code = status.get("code") if isinstance(status, Mapping) else status
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
-        raise CassetteError(f"{source}: response status code {code!r} is not an HTTP status")
+        raise CorruptCassetteError(source, f"response status code {code!r} is not an HTTP status")
     reason = status.get("message") if isinstance(status, Mapping) else None
     resp_headers = _headers(resp.get("headers"))
     resp_body, resp_headers = _decoded(_body(resp), resp_headers, source)
@@ -113,7 +109,9 @@ def _headers(raw: Any) -> list[tuple[str, str]]:
     if raw is None:
         return []
     if not isinstance(raw, Mapping):
-        raise CassetteError(f"headers must be a mapping, got {type(raw).__name__}")
+        raise CorruptCassetteError(
+            "cassette", f"headers must be a mapping, got {type(raw).__name__}"
+        )
     pairs: list[tuple[str, str]] = []
     for name, value in raw.items():
         values = value if isinstance(value, list) else [value]
@@ -133,7 +131,9 @@ def _body(part: Mapping[str, Any]) -> bytes:
         return body
     if isinstance(body, str):
         return body.encode("utf-8")
-    raise CassetteError(f"body must be a string or bytes, got {type(body).__name__}")
+    raise CorruptCassetteError(
+        "cassette", f"body must be a string or bytes, got {type(body).__name__}"
+    )
 
 
 def _decoded(
@@ -150,9 +150,9 @@ def _decoded(
         elif "deflate" in encodings:
             body = zlib.decompress(body)
         elif any(e not in ("gzip", "identity", "") for e in encodings):
-            raise CassetteError(f"{source}: unsupported content-encoding {encodings}")
+            raise CorruptCassetteError(source, f"unsupported content-encoding {encodings}")
         # else: the recorder already decoded it but kept the header.
     except (OSError, EOFError, zlib.error) as exc:
-        raise CassetteError(f"{source}: compressed body is corrupt: {exc}") from exc
+        raise CorruptCassetteError(source, f"compressed body is corrupt: {exc}") from exc
     drop = {"content-encoding", "content-length"}
     return body, [(k, v) for k, v in headers if k.lower() not in drop]

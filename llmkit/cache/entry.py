@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from llmkit.errors import ConnectionError, InvalidResponseError
+from llmkit.errors import CacheUnavailableError, CorruptEntryError
 from llmkit.types import ChatResponse, ToolCall, Usage
 
 __all__ = [
@@ -26,20 +26,6 @@ __all__ = [
 ]
 
 ENTRY_VERSION: Final = 1
-
-
-class CorruptEntryError(InvalidResponseError):
-    """A cache entry could not be decoded (truncated, edited, older format)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, provider="cache")
-
-
-class CacheUnavailableError(ConnectionError):
-    """The cache backend could not be reached or failed; the call goes on without it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, provider="cache")
 
 
 class CacheBackend(Protocol):
