@@ -1,8 +1,9 @@
 """What llmkit costs per call, next to raw httpx and the official SDKs, on the served simulator.
 
-    python benchmarks/overhead.py                 # everything, under ~2 minutes on 2 cores
-    python benchmarks/overhead.py --quick         # a smoke run (~20 s)
+    python benchmarks/overhead.py                 # everything, ~75 s on 2 cores
+    python benchmarks/overhead.py --quick         # a short run (~25 s)
     python benchmarks/overhead.py --server thread # simulator in this process (shares the GIL)
+    python benchmarks/overhead.py --only aiohttp --skip sync --skip import
 
 The simulator (``llmkit sim serve``, scenario ``instant``: zero simulated latency, so what is
 measured is client + loopback + server cost) runs in a separate process by default, so client
@@ -12,10 +13,15 @@ round) after a warm-up, so drift hits all of them alike; each figure is the medi
 per-round figures, and each ratio the median of per-round ratios against the baseline measured
 in the same round.
 
-- sync: one call at a time, µs per call, against raw ``httpx.Client`` (``.post`` + ``.json()``);
+- sync: one call at a time, µs per call, against raw ``httpx.Client`` (``.post`` + ``.json()``)
+  on the same API path (OpenAI chat completions or Anthropic messages);
 - async: ``--concurrency`` (50) calls in flight for ``--async-seconds`` per round, calls/s,
   against a plain ``httpx.AsyncClient()``;
 - import: ``import llmkit`` in fresh interpreters (``benchmarks/import_time.py``).
+
+Beside each figure: CPU µs per call of this (client) process and of the simulator's process
+(from /proc, in 10 ms ticks, so coarse on short rounds). On a shared 2-core machine the wall
+figures swing with other load; the CPU figures are the steadier evidence of where cost lies.
 
 Targets (a FAIL line each, exit status 1 when any is missed): sync llmkit.Client at most 1.10x
 raw httpx per call; llmkit.AsyncClient at least 3x plain httpx.AsyncClient's calls/s; ``import
@@ -449,11 +455,15 @@ async def _burst(
 
 
 def _only(contenders: list[Contender], only: list[str]) -> list[Contender]:
-    """The two the targets compare, and those whose name contains one of ``only`` (all if
-    ``only`` is empty)."""
+    """The baselines and what the targets compare, and those whose name contains one of
+    ``only`` (all if ``only`` is empty)."""
     if not only:
         return contenders
-    return [c for c in contenders if c.key or any(o.lower() in c.name.lower() for o in only)]
+    return [
+        c
+        for c in contenders
+        if c.key or c.baseline or any(o.lower() in c.name.lower() for o in only)
+    ]
 
 
 async def run_async(url: str, args: argparse.Namespace, server_cpu: ServerCPU) -> list[Series]:
