@@ -29,6 +29,7 @@ import httpx
 from llmkit.errors import (
     AuthError,
     BadRequestError,
+    ContentFilterError,
     ContextLengthError,
     InvalidResponseError,
     LLMError,
@@ -84,6 +85,9 @@ _CONTEXT_RE = re.compile(
     r"prompt is too long|context (?:window|length|limit)|too many (?:input )?tokens", re.I
 )
 _CREDIT_RE = re.compile(r"credit balance is too low", re.I)
+# Anthropic has no content-filter error type: a blocked output is a 400 invalid_request_error
+# whose message says so ("Output blocked by content filtering policy").
+_FILTER_RE = re.compile(r"content filtering policy|blocked by (?:the )?content filter", re.I)
 _PLACEHOLDER_RE = re.compile(r"^<[A-Z0-9_]+>$")
 _EPOCH_FLOOR = 946_684_800.0  # 2000-01-01: earlier resets (1970-01-01) are placeholders
 
@@ -221,6 +225,8 @@ def _error_class(status: int, etype: str | None, message: str) -> type[LLMError]
     cls = _BY_TYPE.get(etype or "")
     if cls is BadRequestError and _CONTEXT_RE.search(message):
         return ContextLengthError
+    if cls is BadRequestError and _FILTER_RE.search(message):
+        return ContentFilterError
     if cls is None and status in (400, 413) and _CONTEXT_RE.search(message):
         return ContextLengthError
     return cls
