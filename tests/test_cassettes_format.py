@@ -403,6 +403,28 @@ def _good(tmp_path: Path) -> Path:
             "recorded_on",
         ),
         (lambda d: {**d, "interactions": [{"request": {"method": "POST"}}]}, r"interactions\[0\]"),
+        (lambda d: {**d, "metadata": "abc"}, "metadata must be a mapping"),
+        (lambda d: {**d, "metadata": 5}, "metadata must be a mapping"),
+        (
+            lambda d: {
+                **d,
+                "interactions": [
+                    {
+                        **d["interactions"][0],
+                        "response": {
+                            **{
+                                k: v
+                                for k, v in d["interactions"][0]["response"].items()
+                                if k not in ("body", "parsed_body")
+                            },
+                            "body": {"base64": "a"},
+                        },
+                    },
+                    *d["interactions"][1:],
+                ],
+            },
+            "not valid base64",
+        ),
     ],
 )
 def test_corrupt_cassettes_raise_typed_errors(tmp_path: Path, mutate: Any, message: str) -> None:
@@ -441,3 +463,14 @@ def test_provenance_transport_round_trips_and_is_checked() -> None:
         Provenance.from_dict({**prov.to_dict(), "transport": "pigeon"})
     with pytest.raises(ValueError, match="over http"):
         Provenance("live", "openai", "x", "0.1.0", recorded_on="2026-01-02", transport="in-process")
+
+
+@pytest.mark.parametrize(
+    ("tools", "error"), [([{"description": "no name"}], ValueError), (["not a mapping"], TypeError)]
+)
+def test_recorded_request_with_a_bad_tool_is_a_typed_error(tools: list[Any], error: type) -> None:
+    from llmkit.cassettes.workload import request_from_data
+
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools}
+    with pytest.raises(error, match="recorded tool"):
+        request_from_data(data)

@@ -149,7 +149,10 @@ def _body_from_fields(d: Mapping[str, Any], where: str) -> bytes | None:
     if isinstance(body, str):
         return body.encode("utf-8")
     if isinstance(body, Mapping) and "base64" in body:  # tolerated for hand-edited files
-        return base64.b64decode(str(body["base64"]))
+        try:
+            return base64.b64decode(str(body["base64"]))
+        except ValueError as exc:  # binascii.Error: a bare ValueError would escape the loader
+            raise CassetteFormatError(f"{where}.body.base64 is not valid base64") from exc
     raise CassetteFormatError(f"{where}.body must be text or binary")
 
 
@@ -262,7 +265,10 @@ def deserialize(cassette_string: str) -> dict[str, Any]:
         "version": VERSION,
         "interactions": [_interaction_in(x, i) for i, x in enumerate(items)],
     }
-    metadata = dict(doc.get("metadata") or {})
+    raw_meta = doc.get("metadata") or {}
+    if not isinstance(raw_meta, Mapping):  # dict() of a str or int raises a bare ValueError
+        raise CassetteFormatError("metadata must be a mapping")
+    metadata = dict(raw_meta)
     if "llmkit" in doc:
         metadata["llmkit"] = doc["llmkit"]
     if metadata:

@@ -68,10 +68,7 @@ def request_from_data(data: Mapping[str, Any]) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise ValueError("a recorded request needs a non-empty messages list")
     msgs = tuple(Message.from_dict(m) for m in messages)
-    tools = tuple(
-        Tool(str(t["name"]), str(t.get("description") or ""), t.get("parameters") or {})
-        for t in data.get("tools") or ()
-    )
+    tools = tuple(_tool_from_data(t) for t in data.get("tools") or ())
     return ChatRequest(
         model=str(data.get("model") or ""),
         messages=msgs,
@@ -81,3 +78,13 @@ def request_from_data(data: Mapping[str, Any]) -> ChatRequest:
         stream=bool(data.get("stream", False)),
         extra=dict(data.get("extra") or {}),
     )
+
+
+def _tool_from_data(t: Any) -> Tool:
+    """A recorded tool; a missing name is a ValueError, not a bare KeyError."""
+    if not isinstance(t, Mapping):
+        raise TypeError("a recorded tool must be a mapping")
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("a recorded tool needs a non-empty name")
+    return Tool(name, str(t.get("description") or ""), t.get("parameters") or {})
