@@ -11,8 +11,10 @@ import pytest
 from llmkit.errors import (
     AuthError,
     BadRequestError,
+    ContentFilterError,
     ContextLengthError,
     InvalidResponseError,
+    LLMError,
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
@@ -422,6 +424,24 @@ def test_stream_error_event_raises_classified_retryable() -> None:
     with pytest.raises(OverloadedError) as info:
         _stream(body)
     assert info.value.retryable is True
+
+
+@pytest.mark.parametrize(
+    ("etype", "message", "expected"),
+    [
+        ("invalid_request_error", "Output blocked by content filtering policy", ContentFilterError),
+        ("invalid_request_error", "Your credit balance is too low", QuotaExhaustedError),
+        ("invalid_request_error", "prompt is too long: 210000 tokens", ContextLengthError),
+        ("something_new", "?", ServerError),
+    ],
+)
+def test_stream_error_event_classifies_like_a_status_error(
+    etype: str, message: str, expected: type
+) -> None:
+    err = {"type": "error", "error": {"type": etype, "message": message}}
+    with pytest.raises(LLMError) as info:
+        _stream(_sse(_START) + f"event: error\ndata: {json.dumps(err)}\n\n")
+    assert type(info.value) is expected
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])

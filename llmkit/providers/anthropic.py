@@ -214,8 +214,11 @@ class AnthropicAdapter:
         )
 
 
-def _error_class(status: int, etype: str | None, message: str) -> type[LLMError] | None:
-    """The class from ``error.type`` refined by status and message; None = use the status."""
+def _error_class(status: int | None, etype: str | None, message: str) -> type[LLMError] | None:
+    """The class from ``error.type`` refined by status and message; None = use the status.
+
+    ``status`` is None for an error event inside a 200 stream, so both paths classify alike.
+    """
     if etype == "billing_error" or _CREDIT_RE.search(message):
         return QuotaExhaustedError
     if status == 429:
@@ -465,9 +468,7 @@ class AnthropicStreamParser:
         err = data.get("error")
         etype = _str(err.get("type")) if isinstance(err, dict) else None
         message = (_str(err.get("message")) if isinstance(err, dict) else None) or ""
-        cls = _BY_TYPE.get(etype or "", ServerError)
-        if cls is BadRequestError and _CONTEXT_RE.search(message):
-            cls = ContextLengthError
+        cls = _error_class(None, etype, message) or ServerError
         return cls(
             message or f"error event in stream ({etype or 'unknown type'})",
             provider=self.provider,
