@@ -6,6 +6,7 @@ import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,15 @@ def test_closed_cache_raises_a_typed_error(tmp_path: Path) -> None:
     c.close()
     with pytest.raises(CacheUnavailableError):
         c.get("a")
+
+
+@pytest.mark.parametrize("kwargs", [{"purge_every": 0}, {"max_entries": 0}])
+def test_bad_arguments_are_value_errors_before_any_file_exists(
+    tmp_path: Path, kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="must be >= 1"):
+        SQLiteCache(tmp_path / "c.db", **kwargs)
+    assert not (tmp_path / "c.db").exists()
 
 
 def test_unopenable_path_is_a_typed_error(tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ class SQLiteCache:
     ) -> None:
         if max_entries is not None and max_entries < 1:
             raise ValueError("max_entries must be >= 1")
+        if purge_every < 1:  # 0 would be a ZeroDivisionError on the first write
+            raise ValueError("purge_every must be >= 1")
         self.path = Path(path)
         self.clock = clock
         self.max_entries = max_entries
