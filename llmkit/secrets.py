@@ -17,7 +17,7 @@ __all__ = ["ENV_VARS", "APIKey", "scrub"]
 _KEY_RE: Final = re.compile(
     r"(sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-|svcacct-)?[A-Za-z0-9_\-*]{8,})"
     r"|((?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
-    r"|((?i:api[_-]?key)[\"'=:\s]+[A-Za-z0-9._\-]{12,})"
+    r"|((?i:api[_\s-]?key(?:\s+provided)?)[\"'=:\s]+[A-Za-z0-9._\-]{12,})"
 )
 
 ENV_VARS: Final[dict[str, tuple[str, ...]]] = {

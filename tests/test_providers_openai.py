@@ -875,6 +875,15 @@ def test_classify_never_leaks_the_request_key() -> None:
     assert KEY not in repr(err)
 
 
+@pytest.mark.parametrize("key", ["gsk_abcdefghijklmnop1234", "AIzaSyD-abcdefghijklmnop"])
+def test_a_key_without_an_sk_prefix_echoed_by_a_compatible_server_is_masked(key: str) -> None:
+    # OpenAI's wording, as OpenAI-compatible servers (Groq, gateways) echo their own keys.
+    err = CHAT.classify(make_response(401, err_body(f"Incorrect API key provided: {key}.")))
+    for text in (err.message, str(err), repr(err)):
+        assert key not in text
+        assert "[REDACTED]" in text
+
+
 # --------------------------------------------------------------------------- retry_after
 
 
