@@ -22,15 +22,14 @@ feeds the limiter with the headers the transport leaves in ``ctx.notes["response
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.ratelimit import parse_duration, parse_epoch_ms, parse_reset
 from llmkit.types import ChatRequest, ChatResponse
 
 __all__ = [
@@ -44,53 +43,6 @@ __all__ = [
     "parse_rate_limit_headers",
     "parse_reset",
 ]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
-_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_OLDEST_CREDIBLE_RESET = 946_684_800.0  # 2000-01-01: earlier resets are placeholders (1970)
-
-
-def parse_duration(value: str) -> float | None:
-    """Seconds in a Go duration (``"6m0s"``, ``"20ms"``) or a bare number; None if unreadable."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        plain = float(text)
-    except ValueError:
-        pass
-    else:
-        return plain if math.isfinite(plain) and plain >= 0 else None
-    pos = 0
-    total = 0.0
-    for m in _DURATION_PART.finditer(text):
-        if m.start() != pos:
-            return None
-        total += float(m.group(1)) * _UNIT[m.group(2)]
-        pos = m.end()
-    return total if pos == len(text) and pos > 0 else None
-
-
-def parse_reset(value: str, *, wall: float) -> float | None:
-    """Seconds until a reset given as a duration or an RFC 3339 time (``wall`` = now, Unix).
-
-    A time before 2000 (``1970-01-01T00:00:00Z``) means "no information": None. A credible
-    time already past means the bucket has refilled: 0.
-    """
-    seconds = parse_duration(value)
-    if seconds is not None:
-        return seconds
-    text = value.strip()
-    try:
-        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        return None  # a time without a zone cannot be placed on the wall clock
-    stamp = when.timestamp()
-    if stamp < _OLDEST_CREDIBLE_RESET:
-        return None
-    return max(0.0, stamp - wall)
 
 
 def _count(value: str | None) -> int | None:
@@ -151,7 +103,8 @@ def parse_rate_limit_headers(headers: Mapping[str, str], *, wall: float) -> dict
     # Suffix-less form (OpenRouter and some proxies): a request bucket; reset may be epoch ms.
     reset = lower.get("x-ratelimit-reset")
     if reset is not None and (n := _count(reset)) is not None and n > 1e11:
-        reset = str(max(0.0, n / 1000.0 - wall))
+        at = parse_epoch_ms(reset)  # no duration is that long: a Unix time in ms
+        reset = None if at is None else str(max(0.0, at - wall))
     add("requests", lower.get("x-ratelimit-limit"), lower.get("x-ratelimit-remaining"), reset)
     return out
 

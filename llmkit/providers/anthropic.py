@@ -21,7 +21,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -47,6 +46,7 @@ from llmkit.providers.base import (
     parse_retry_after,
     should_retry_override,
 )
+from llmkit.ratelimit import parse_rfc3339
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
@@ -89,7 +89,6 @@ _CREDIT_RE = re.compile(r"credit balance is too low", re.I)
 # whose message says so ("Output blocked by content filtering policy").
 _FILTER_RE = re.compile(r"content filtering policy|blocked by (?:the )?content filter", re.I)
 _PLACEHOLDER_RE = re.compile(r"^<[A-Z0-9_]+>$")
-_EPOCH_FLOOR = 946_684_800.0  # 2000-01-01: earlier resets (1970-01-01) are placeholders
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +250,7 @@ def ratelimit_reset_delay(headers: httpx.Headers, *, now: float | None = None) -
             continue
         bucket = lname.removeprefix("anthropic-ratelimit-")
         if bucket.endswith("-reset"):
-            when = _rfc3339(value)
+            when = parse_rfc3339(value)
             if when is not None:
                 resets[bucket.removesuffix("-reset")] = when
         elif bucket.endswith("-remaining") and value.strip() == "0":
@@ -265,17 +264,6 @@ def ratelimit_reset_delay(headers: httpx.Headers, *, now: float | None = None) -
     if now is None:
         now = time.time()
     return max(0.0, target - now)
-
-
-def _rfc3339(value: str) -> float | None:
-    try:
-        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if ts.tzinfo is None:
-        return None
-    t = ts.timestamp()
-    return t if t > _EPOCH_FLOOR else None
 
 
 def _http_date(value: str | None) -> float | None:

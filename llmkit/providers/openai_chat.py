@@ -41,6 +41,7 @@ from llmkit.providers.base import (
     parse_retry_after,
     request_id,
 )
+from llmkit.ratelimit import parse_duration
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
@@ -170,26 +171,11 @@ _FILTER_RE = re.compile(
 )
 _NOT_FOUND_CODES = frozenset({"model_not_found", "not_found", "not_found_error"})
 _OVERLOADED_TYPES = frozenset({"overloaded", "overloaded_error", "engine_overloaded"})
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _SNIPPET = 300
 
 
-def parse_reset_duration(value: str | None) -> float | None:
-    """Seconds from an ``x-ratelimit-reset-*`` value (Go durations: ``6m0s``, ``20ms``, ``1s``).
-
-    None for anything else, e.g. a recorder's placeholder (``X-RATELIMIT-RESET-TOKENS-XXX``).
-    """
-    if not value:
-        return None
-    text = value.strip()
-    if _DURATION_RE.sub("", text) != "" or not text:
-        try:  # a bare number of seconds
-            seconds = float(text)
-        except ValueError:
-            return None
-        return seconds if seconds >= 0 and seconds != float("inf") else None
-    return sum(float(n) * _UNIT[u] for n, u in _DURATION_RE.findall(text))
+parse_reset_duration = parse_duration
+"""Seconds from an ``x-ratelimit-reset-*`` value (kept name of ``ratelimit.parse_duration``)."""
 
 
 def _ratelimit_reset(headers: httpx.Headers, message: str, kind: str | None) -> float | None:

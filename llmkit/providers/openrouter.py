@@ -16,7 +16,6 @@ What differs from OpenAI, and where it is handled:
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Literal
 
@@ -35,6 +34,7 @@ from llmkit.providers.openai_responses import (
     parse_responses_body,
     responses_body,
 )
+from llmkit.ratelimit import parse_epoch_ms
 from llmkit.secrets import APIKey
 from llmkit.types import ChatRequest, ChatResponse
 
@@ -88,13 +88,8 @@ class OpenRouterAdapter(OpenAIChatAdapter):
 
 def _reset_epoch_ms(value: str | None, *, now: float | None = None) -> float | None:
     """OpenRouter's ``X-RateLimit-Reset`` is a Unix time in milliseconds."""
-    try:
-        at = float(value) / 1000.0 if value else None
-    except ValueError:
-        return None
-    if at is None or not math.isfinite(at):
-        return None
-    return max(0.0, at - (time.time() if now is None else now))
+    at = parse_epoch_ms(value)
+    return None if at is None else max(0.0, at - (time.time() if now is None else now))
 
 
 def _is_responses(response: httpx.Response) -> bool:
