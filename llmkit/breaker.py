@@ -179,8 +179,9 @@ class CircuitBreaker:
     def state(self) -> BreakerState:
         with self._lock:
             events = self._maybe_half_open()
+            state = self._state
         self._emit(events)
-        return self._state
+        return state
 
     def failure_rate(self) -> float | None:
         """Failure rate over the current window, or None when it holds no outcomes."""
