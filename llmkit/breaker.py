@@ -312,8 +312,10 @@ class BreakerLayer:
     """Runs each call through ``breaker``: refused at once while open, outcome recorded after.
 
     Place it inside the retry layer of its target so that every attempt is counted, or outside
-    to count whole calls; either way an open circuit costs no attempt. Outcomes are also put in
-    ``ctx.notes["breaker"]`` as ``{target: state}``.
+    to count whole calls; either way an open circuit costs no attempt. A delivered stream
+    (``Client.stream``) is judged when it ends, not when its first event arrives; one the
+    caller closes early is neutral. Outcomes are also put in ``ctx.notes["breaker"]`` as
+    ``{target: state}``.
     """
 
     breaker: CircuitBreaker
@@ -324,11 +326,9 @@ class BreakerLayer:
         try:
             response = next(request, ctx)
         except BaseException as exc:
-            self.breaker.record(permit, exc)
-            self._note(ctx)
+            self._record(permit, exc, ctx)
             raise
-        self.breaker.record(permit, None)
-        self._note(ctx)
+        self._succeeded(permit, ctx)
         return response
 
     async def ahandle(
@@ -338,12 +338,30 @@ class BreakerLayer:
         try:
             response = await next(request, ctx)
         except BaseException as exc:
-            self.breaker.record(permit, exc)
-            self._note(ctx)
+            self._record(permit, exc, ctx)
             raise
-        self.breaker.record(permit, None)
-        self._note(ctx)
+        self._succeeded(permit, ctx)
         return response
+
+    def _succeeded(self, permit: Permit, ctx: CallContext) -> None:
+        """Record a success; for a delivered stream, the outcome at its end instead (a stream
+        that breaks after its first event is a provider failure, not a success)."""
+        if ctx.stream is None:
+            self._record(permit, None, ctx)
+            return
+
+        def at_end(final: ChatResponse | None, error: BaseException | None) -> None:
+            if final is None and error is None:  # closed early by the caller: no verdict
+                self.breaker.release(permit)
+                self._note(ctx)
+            else:
+                self._record(permit, error, ctx)
+
+        ctx.at_stream_end(at_end)
+
+    def _record(self, permit: Permit, error: BaseException | None, ctx: CallContext) -> None:
+        self.breaker.record(permit, error)
+        self._note(ctx)
 
     def _acquire(self, ctx: CallContext) -> Permit:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -16,18 +17,21 @@ from llmkit.breaker import (
     Outcome,
     classify_outcome,
 )
+from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import (
     AuthError,
     BadRequestError,
     DeadlineExceededError,
     ErrorKind,
+    LLMError,
     OverloadedError,
     RateLimitError,
     ServerError,
     TimeoutError,
 )
 from llmkit.layers import CallContext
+from llmkit.transport import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 CFG = BreakerConfig(failure_rate=0.5, window=10, min_requests=4, cooldown=30.0)
@@ -233,3 +237,83 @@ def test_async_layer_records_outcomes() -> None:
 
     asyncio.run(main())
     assert clock.now() == pytest.approx(4.0)
+
+
+# --------------------------------------------------------------------------- delivered streams
+
+
+def _sse(obj: object) -> bytes:
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+def _delta(text: str) -> bytes:
+    return _sse({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": text}}]})
+
+
+_MIDSTREAM_ERROR = _sse({"error": {"message": "overloaded", "type": "server_error"}})
+_FULL = [
+    _delta("ok"),
+    _sse(
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    ),
+    b"data: [DONE]\n\n",
+]
+_MSGS = [{"role": "user", "content": "hi"}]
+
+
+def _stream_client(
+    mode: str, chunks: list[bytes]
+) -> tuple[CircuitBreaker, VirtualClock, Client | AsyncClient]:
+    clock = VirtualClock()
+    b = CircuitBreaker("p", BreakerConfig(min_requests=1, cooldown=10), clock=clock)
+    transport = ScriptedTransport(clock, [Scripted(chunks=chunks)])
+    opts: dict[str, object] = {"transport": transport, "clock": clock, "retry": 1, "seed": 0}
+    if mode == "sync":
+        return b, clock, Client(attempt_layers=[BreakerLayer(b)], **opts)  # type: ignore[arg-type]
+    return b, clock, AsyncClient(attempt_layers=[BreakerLayer(b)], **opts)  # type: ignore[arg-type]
+
+
+def _drain(mode: str, client: Client | AsyncClient) -> list[str]:
+    got: list[str] = []
+    if isinstance(client, Client):
+        for ev in client.stream(model="m", messages=_MSGS):
+            got.append(ev.type)
+        return got
+
+    async def main() -> None:
+        async for ev in await client.stream(model="m", messages=_MSGS):
+            got.append(ev.type)
+
+    asyncio.run(main())
+    return got
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_failing_after_first_event_is_a_breaker_failure(mode: str) -> None:
+    b, _, client = _stream_client(mode, [_delta("a"), _MIDSTREAM_ERROR])
+    with pytest.raises(LLMError) as info:
+        _drain(mode, client)
+    assert info.value.kind in b.config.failure_kinds
+    assert b.state is BreakerState.OPEN  # min_requests=1: the one mid-stream failure opens it
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_outcome_waits_for_the_end(mode: str) -> None:
+    b, _, client = _stream_client(mode, _FULL)
+    if isinstance(client, Client):
+        stream = client.stream(model="m", messages=_MSGS)
+        assert b.failure_rate() is None  # delivered, not finished: nothing recorded yet
+        assert [ev.text for ev in stream if ev.type == "text"] == ["ok"]
+    else:
+        assert "text" in _drain(mode, client)
+    assert b.failure_rate() == 0.0
+    assert b.state is BreakerState.CLOSED
+
+
+def test_abandoned_stream_is_neutral() -> None:
+    b, _, client = _stream_client("sync", [_delta("a"), _delta("b"), _MIDSTREAM_ERROR])
+    assert isinstance(client, Client)
+    with client.stream(model="m", messages=_MSGS) as stream:
+        next(iter(stream))
+    assert b.failure_rate() is None  # closed early by the caller: says nothing about health
+    assert b.state is BreakerState.CLOSED
