@@ -27,6 +27,7 @@ scripted latency and honours the timeouts in ``request.extensions``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import collections
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from llmkit.clock import VirtualClock
+from llmkit.clock import SystemClock, VirtualClock
 from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
 from llmkit.errors import (
     ConnectionError,
@@ -74,7 +75,7 @@ _PHASE: dict[type[BaseException], str] = {
 class _Attempt:
     """Bookkeeping of one attempt in flight."""
 
-    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "wall")
+    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "timer", "wall")
 
     def __init__(self, ctx: CallContext, timeouts: Timeouts, stream: bool) -> None:
         check_can_start(ctx)
@@ -85,6 +86,8 @@ class _Attempt:
         self.timeouts: AttemptTimeouts = timeouts.for_attempt(self.remaining, stream=stream)
         self.t0 = ctx.clock.now()
         self.wall = ctx.clock.wall()
+        self.timer: asyncio.Timeout | None = None
+        """The ``asyncio.timeout`` bounding an async attempt by the deadline, if any."""
 
 
 def map_error(
@@ -164,6 +167,14 @@ class Endpoint:
         return http_request, att
 
     def error(self, exc: BaseException, att: _Attempt, *, idle: bool = False) -> LLMError | None:
+        if isinstance(exc, asyncio.CancelledError):
+            if att.timer is not None and att.timer.expired():
+                return DeadlineExceededError(
+                    f"call deadline exceeded: the attempt ran out of its "
+                    f"{att.remaining or 0.0:.3g}s",
+                    provider=self.provider,
+                )
+            return None  # cancelled from outside (a hedge that lost): recorded, re-raised
         return map_error(exc, self.provider, att.timeouts, idle=idle)
 
     def record(
@@ -184,7 +195,7 @@ class Endpoint:
         fields.update(error_fields(error))
         if fields["status"] is None:
             fields["status"] = status
-        if response is None and error is None:
+        if (response is None and error is None) or isinstance(error, asyncio.CancelledError):
             fields["error_type"] = "cancelled"
         ctx.attempt_log.append(
             AttemptRecord(
@@ -478,21 +489,20 @@ class HTTPTransport:
         try:
             response = self.http.send(http_request, stream=True)
         except Exception as exc:
-            mapped = _fail(ep, ctx, request, att, exc)
-            if mapped is None:
+            if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise
-            raise mapped from exc
-        ctx.notes["response_headers"] = response.headers  # for throttling / header hooks
+            raise err from exc
         ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             return self._stream(request, ctx, att, response)
+        if ctx.deadline is not None:
+            response.stream = _BodyDeadline(response.stream, ep, ctx)
         try:
             response.read()
         except Exception as exc:
-            mapped = _fail(ep, ctx, request, att, exc, status=response.status_code)
-            if mapped is None:
+            if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
                 raise
-            raise mapped from exc
+            raise err from exc
         finally:
             response.close()
         return _parse(ep, ctx, request, att, response)
@@ -512,7 +522,13 @@ class HTTPTransport:
 
 
 class AsyncHTTPTransport:
-    """The async innermost handler; works with any ``httpx.AsyncClient`` transport."""
+    """The async innermost handler; works with any ``httpx.AsyncClient`` transport.
+
+    On the system clock the whole attempt also runs under ``asyncio.timeout(time left)``, so
+    neither a slow connect nor a trickling body outlives the call's deadline (httpx's timeouts
+    bound each socket operation, not their sum). A cancelled attempt (a hedge that lost) is
+    recorded with ``error_type="cancelled"`` before the cancellation goes on.
+    """
 
     __slots__ = ("endpoint", "http")
 
@@ -521,16 +537,23 @@ class AsyncHTTPTransport:
         self.http = http
 
     async def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        http_request, att = self.endpoint.start(request, ctx)
+        if att.remaining is None or type(ctx.clock) is not SystemClock:
+            # Other clocks' seconds are not the loop's; the body check below still applies.
+            return await self._attempt(request, ctx, att, http_request)
+        async with asyncio.timeout(att.remaining) as att.timer:
+            return await self._attempt(request, ctx, att, http_request)
+
+    async def _attempt(
+        self, request: ChatRequest, ctx: CallContext, att: _Attempt, http_request: httpx.Request
+    ) -> ChatResponse:
         ep = self.endpoint
-        http_request, att = ep.start(request, ctx)
         try:
             response = await self.http.send(http_request, stream=True)
-        except Exception as exc:
-            mapped = _fail(ep, ctx, request, att, exc)
-            if mapped is None:
+        except BaseException as exc:  # CancelledError too: a cancelled attempt is recorded
+            if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise
-            raise mapped from exc
-        ctx.notes["response_headers"] = response.headers  # for throttling / header hooks
+            raise err from exc
         ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)
@@ -539,19 +562,62 @@ class AsyncHTTPTransport:
                 _deliver(ctx, stream)
                 return ep.placeholder(request)
             return await stream.get_final_response()
+        if ctx.deadline is not None and att.timer is None:  # the timer covers the body too
+            response.stream = _BodyDeadline(response.stream, ep, ctx)
         try:
             await response.aread()
-        except Exception as exc:
-            mapped = _fail(ep, ctx, request, att, exc, status=response.status_code)
-            if mapped is None:
+        except BaseException as exc:
+            if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
                 raise
-            raise mapped from exc
+            raise err from exc
         finally:
             await response.aclose()
         return _parse(ep, ctx, request, att, response)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+class _BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that stops waiting for more bytes once the call's deadline has passed.
+
+    httpx's read timeout bounds each socket read, so a server trickling a byte every few
+    seconds could hold a non-stream call far past its deadline. Between chunks this raises
+    DeadlineExceededError (the call's time ran out; not retryable: no time is left to retry
+    in). A chunk already received is never thrown away; the overrun is at most one socket
+    read, itself bounded by the read timeout shrunk to the time left when the attempt began.
+    """
+
+    __slots__ = ("_ctx", "_endpoint", "_inner")
+
+    def __init__(self, inner: Any, endpoint: Endpoint, ctx: CallContext) -> None:
+        self._inner = inner
+        self._endpoint = endpoint
+        self._ctx = ctx
+
+    def _check(self) -> None:
+        remaining = self._ctx.remaining()
+        if remaining is not None and remaining < 0:
+            raise DeadlineExceededError(
+                f"call deadline exceeded while reading the body ({-remaining:.3f}s over)",
+                provider=self._endpoint.provider,
+            )
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            yield chunk
+            self._check()  # before waiting for the next one
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+            self._check()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _deliver(ctx: CallContext, stream: _StreamState) -> None:
@@ -566,14 +632,15 @@ def _fail(
     ctx: CallContext,
     request: ChatRequest,
     att: _Attempt,
-    exc: Exception,
+    exc: BaseException,
     *,
     status: int | None = None,
 ) -> LLMError | None:
-    """Record a failed attempt; the LLMError to raise, or None to re-raise ``exc`` (a bug)."""
+    """Record a failed attempt; the LLMError to raise, or None to re-raise ``exc`` as it is
+    (it is that LLMError already, a bug, or a cancellation from outside)."""
     mapped = ep.error(exc, att)
     ep.record(ctx, request, att, status=status, error=mapped or exc)
-    return mapped
+    return None if mapped is exc else mapped
 
 
 def _parse(
