@@ -300,6 +300,18 @@ def test_classify_request_id_from_header_then_body() -> None:
     assert A.classify(_resp(500, body, {"request-id": "<REQUEST_ID>"})).request_id == "req_body"
 
 
+@pytest.mark.parametrize(("status", "etype"), [(500, "api_error"), (418, None)])
+def test_classify_placeholder_id_is_none_on_both_paths(status: int, etype: str | None) -> None:
+    """By type (make_error) and by status (error_for_status) alike: no placeholder id, no
+    cf-ray standing in for one, and x-should-retry honoured."""
+    headers = {"request-id": "<REQUEST_ID>", "cf-ray": "abc-SJC", "x-should-retry": "false"}
+    body = _err(etype) if etype else {"oops": 1}
+    err = A.classify(_resp(status, body, headers))
+    assert err.request_id is None
+    assert err.retryable is False
+    assert err.status == status
+
+
 def test_429_retry_after_header_wins() -> None:
     headers = {
         "retry-after": "7",

@@ -43,8 +43,8 @@ from llmkit.errors import (
 from llmkit.providers.base import (
     error_for_status,
     json_body,
+    make_error,
     parse_retry_after,
-    should_retry_override,
 )
 from llmkit.ratelimit import parse_rfc3339
 from llmkit.secrets import APIKey
@@ -181,24 +181,24 @@ class AnthropicAdapter:
             retry_after = ratelimit_reset_delay(response.headers)
         cls = _error_class(status, etype, message or "")
         if cls is None:
-            out = error_for_status(
+            return error_for_status(
                 status,
                 message or "",
                 provider=self.name,
                 headers=response.headers,
                 code=etype,
                 retry_after=retry_after,
+                request_id=rid,
             )
-            out.request_id = rid
-            return out
-        return cls(
-            message or f"HTTP {status}",
+        return make_error(
+            cls,
+            message or "",
             provider=self.name,
             status=status,
-            request_id=rid,
-            retry_after=retry_after,
-            retryable=should_retry_override(response.headers),
+            headers=response.headers,
             code=etype,
+            retry_after=retry_after,
+            request_id=rid,
         )
 
     def stream_parser(self, response: httpx.Response) -> AnthropicStreamParser:

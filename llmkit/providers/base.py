@@ -13,7 +13,8 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -108,6 +109,18 @@ def request_id(headers: httpx.Headers) -> str | None:
     return rid
 
 
+_headers_request_id = request_id  # make_error's ``request_id`` parameter shadows the name
+
+
+class _FromHeaders(Enum):
+    """The default of ``request_id=``: read it from the headers (None means "there is none")."""
+
+    FROM_HEADERS = "from_headers"
+
+
+FROM_HEADERS: Final = _FromHeaders.FROM_HEADERS
+
+
 def json_body(response: httpx.Response, provider: str) -> Any:
     """Decode a JSON body, tolerating leading keep-alive whitespace (OpenRouter).
 
@@ -181,6 +194,7 @@ def error_for_status(
     headers: httpx.Headers,
     code: str | None = None,
     retry_after: float | None = None,
+    request_id: str | _FromHeaders | None = FROM_HEADERS,
 ) -> LLMError:
     """The default status mapping; adapters refine it with the body's code first."""
     cls: type[LLMError]
@@ -216,6 +230,7 @@ def error_for_status(
         headers=headers,
         code=code,
         retry_after=retry_after,
+        request_id=request_id,
     )
 
 
@@ -228,13 +243,20 @@ def make_error(
     headers: httpx.Headers,
     code: str | None = None,
     retry_after: float | None = None,
+    request_id: str | _FromHeaders | None = FROM_HEADERS,
 ) -> LLMError:
-    """Build an error with the request id, retry-after and x-should-retry filled in."""
+    """Build an error with the request id, retry-after and x-should-retry filled in.
+
+    ``request_id`` is for an adapter that finds the id itself (Anthropic drops recorder
+    placeholders and reads the body); by default it comes from the usual headers.
+    """
+    if isinstance(request_id, _FromHeaders):
+        request_id = _headers_request_id(headers)
     return cls(
         message or f"HTTP {status}",
         provider=provider,
         status=status,
-        request_id=request_id(headers),
+        request_id=request_id,
         retry_after=retry_after if retry_after is not None else parse_retry_after(headers),
         retryable=should_retry_override(headers),
         code=code,
