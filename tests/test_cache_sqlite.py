@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,28 @@ def test_closed_cache_raises_a_typed_error(tmp_path: Path) -> None:
     c.close()
     with pytest.raises(CacheUnavailableError):
         c.get("a")
+    with pytest.raises(CacheUnavailableError):
+        c.purge()
+    with pytest.raises(CacheUnavailableError):
+        len(c)
+
+
+def test_broken_database_is_a_typed_error_for_every_operation(tmp_path: Path) -> None:
+    """The table vanished under the cache (another process, a bad restore): every operation,
+    not just ``set``, says CacheUnavailableError rather than letting sqlite3.Error out."""
+    path = tmp_path / "c.db"
+    c = SQLiteCache(path, purge_every=1)
+    with closing(sqlite3.connect(path)) as other:
+        other.execute("DROP TABLE llmkit_cache")
+        other.commit()
+    with pytest.raises(CacheUnavailableError, match="purge failed"):
+        c.purge()
+    with pytest.raises(CacheUnavailableError, match="count failed"):
+        len(c)
+    for op in (lambda: c.get("a"), lambda: c.set("a", b"v", ttl=None), c.clear):
+        with pytest.raises(CacheUnavailableError):
+            op()
+    c.close()
 
 
 @pytest.mark.parametrize("kwargs", [{"purge_every": 0}, {"max_entries": 0}])

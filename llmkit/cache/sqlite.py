@@ -113,17 +113,20 @@ class SQLiteCache:
 
     def purge(self) -> int:
         """Delete expired entries and trim to ``max_entries``; returns how many went."""
-        conn = self._conn()
-        n = conn.execute(
-            "DELETE FROM llmkit_cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
-            (self.clock.wall(),),
-        ).rowcount
-        if self.max_entries is not None:
-            n += conn.execute(
-                "DELETE FROM llmkit_cache WHERE key IN (SELECT key FROM llmkit_cache"
-                " ORDER BY stored_at DESC LIMIT -1 OFFSET ?)",
-                (self.max_entries,),
+        try:
+            conn = self._conn()
+            n = conn.execute(
+                "DELETE FROM llmkit_cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (self.clock.wall(),),
             ).rowcount
+            if self.max_entries is not None:
+                n += conn.execute(
+                    "DELETE FROM llmkit_cache WHERE key IN (SELECT key FROM llmkit_cache"
+                    " ORDER BY stored_at DESC LIMIT -1 OFFSET ?)",
+                    (self.max_entries,),
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise CacheUnavailableError(f"SQLite cache purge failed: {exc}") from exc
         return n
 
     def delete(self, key: str) -> None:
@@ -139,7 +142,10 @@ class SQLiteCache:
             raise CacheUnavailableError(f"SQLite cache clear failed: {exc}") from exc
 
     def __len__(self) -> int:
-        row = self._conn().execute("SELECT COUNT(*) FROM llmkit_cache").fetchone()
+        try:
+            row = self._conn().execute("SELECT COUNT(*) FROM llmkit_cache").fetchone()
+        except sqlite3.Error as exc:
+            raise CacheUnavailableError(f"SQLite cache count failed: {exc}") from exc
         return int(row[0])
 
     def close(self) -> None:
