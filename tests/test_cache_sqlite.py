@@ -25,7 +25,8 @@ def test_round_trip_and_persistence(tmp_path: Path) -> None:
     c.close()
     again = SQLiteCache(path)
     assert again.get("a") == b"new"
-    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    with closing(sqlite3.connect(path)) as conn:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     again.delete("a")
     assert again.get("a") is None
