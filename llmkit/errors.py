@@ -50,7 +50,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from llmkit.secrets import scrub
+from llmkit.secrets import APIKey, scrub
 
 __all__ = [
     "AllTargetsFailedError",
@@ -125,6 +125,14 @@ class LLMError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.code = code
         super().__init__(self.message)
+
+    def redact(self, *keys: APIKey | None) -> None:
+        """Mask these keys literally in the message (the transport calls it with the key it
+        sent, so even a key of an unusual shape that a server echoes never leaves)."""
+        message = scrub(self.message, *keys)
+        if message != self.message:
+            self.message = message
+            self.args = (message,)
 
     def __str__(self) -> str:
         bits = [f"{self.kind}"]

@@ -13,12 +13,19 @@ from typing import Final
 
 __all__ = ["ENV_VARS", "APIKey", "scrub"]
 
-# Key-like shapes: provider prefixes, bearer tokens and long opaque tokens after "key".
+# Key-like shapes: provider prefixes, bearer tokens, and a long opaque token right after the
+# words "api key" (OpenAI-compatible servers echo "Incorrect API key provided: <key>"). The label
+# stays, so the message still says what went wrong; only the value is masked.
 _KEY_RE: Final = re.compile(
-    r"(sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-|svcacct-)?[A-Za-z0-9_\-*]{8,})"
-    r"|((?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
-    r"|((?i:api[_\s-]?key(?:\s+provided)?)[\"'=:\s]+[A-Za-z0-9._\-]{12,})"
+    r"sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-|svcacct-)?[A-Za-z0-9_\-*]{8,}"
+    r"|(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._\-]{8,}"
+    r"|(?P<label>(?i:api[_\s-]?key(?:\s+provided)?)[\"'=:\s]+)[A-Za-z0-9._\-]{12,}"
 )
+
+
+def _mask(m: re.Match[str]) -> str:
+    return (m.group("bearer") or m.group("label") or "") + "[REDACTED]"
+
 
 ENV_VARS: Final[dict[str, tuple[str, ...]]] = {
     "openai": ("OPENAI_API_KEY",),
@@ -27,9 +34,13 @@ ENV_VARS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def scrub(text: str) -> str:
-    """Mask anything key-like in ``text`` (provider messages echo partial keys)."""
-    return _KEY_RE.sub("[REDACTED]", text)
+def scrub(text: str, *secrets: APIKey | None) -> str:
+    """Mask anything key-like in ``text`` (provider messages echo partial keys), and every
+    given key literally, whatever its shape."""
+    for key in secrets:
+        if key is not None and len(key.reveal()) >= 4:
+            text = text.replace(key.reveal(), "[REDACTED]")
+    return _KEY_RE.sub(_mask, text)
 
 
 class APIKey:

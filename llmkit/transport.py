@@ -188,6 +188,8 @@ class Endpoint:
         error: BaseException | None = None,
         ttft: float | None = None,
     ) -> None:
+        if isinstance(error, LLMError) and self.api_key is not None:
+            error.redact(self.api_key)  # every failure passes here before it is raised
         if ctx.attempt_log is None:
             return
         fields: dict[str, Any] = {"status": status}

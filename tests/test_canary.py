@@ -146,3 +146,30 @@ def test_canary_never_leaks(url: str, tmp_path: Path, caplog: pytest.LogCaptureF
     for rec in caplog.records:
         assert_clean(rec.getMessage(), str(rec.args), json.dumps(rec.__dict__, default=str))
     assert_clean(caplog.text)
+
+
+def test_a_key_of_any_shape_echoed_by_a_server_is_masked() -> None:
+    """The pattern scrubber only knows key-like shapes; the transport also masks the very key
+    it sent, so a self-hosted server's odd key echoed in a message never leaves."""
+    import httpx
+
+    odd = "zz!odd#key%value"  # matches no key pattern
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer {odd}"
+        message = f"key {odd} is revoked"
+        return httpx.Response(401, json={"error": {"message": message, "code": "revoked"}})
+
+    client = Client(
+        "compatible",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=odd,
+        retry=False,
+        transport=httpx.MockTransport(handler),
+    )
+    with pytest.raises(AuthError) as info:
+        client.chat(model="m", messages=MSGS)
+    err = info.value
+    for text in (str(err), repr(err), err.message, "".join(traceback.format_exception(err))):
+        assert odd not in text
+    assert "is revoked" in err.message  # the provider's words survive
