@@ -4,7 +4,8 @@ Two halves, both small:
 
 * **data** -- find a committed cassette (:func:`cassette`), replay it through a
   :class:`~llmkit.client.Client` you configure and get its telemetry back as a pandas
-  DataFrame (:func:`replay_frame`), or turn any records into one (:func:`frame`).
+  DataFrame (:func:`replay_frame`, ``llmkit replay``'s own loop), or turn any records into
+  one (:func:`frame`).
 * **plots** -- side-by-side figures with titles, unit-labelled axes and a data-source line on
   every chart (:func:`figure`, :func:`source`), and the plots the notebooks share
   (:func:`attempt_rate`, :func:`latency_cdf`, :func:`shade`).
@@ -20,6 +21,7 @@ functions that need them.
 from __future__ import annotations
 
 import contextlib
+import math
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmkit.clock import VirtualClock
-from llmkit.errors import LLMError
+from llmkit.errors import CassetteNotFoundError, LLMError
 from llmkit.telemetry import AttemptRecord, MemorySink, Record
 
 if TYPE_CHECKING:
@@ -54,15 +56,6 @@ __all__ = [
 COLORS = {"naive": "#d62728", "pattern": "#2ca02c", "other": "#1f77b4", "extra": "#ff7f0e"}
 """Red for the naive way, green for the pattern, blue/orange for anything else."""
 
-_BASE_URLS = {
-    "openai": "http://127.0.0.1/v1",
-    "anthropic": "http://127.0.0.1",
-    "openrouter": "http://127.0.0.1/api/v1",
-}
-
-_SIM_KEY = "sim-placeholder"
-"""The simulator wants *a* key (it answers 401 without one); this is not a secret."""
-
 # --------------------------------------------------------------------------- data
 
 
@@ -81,26 +74,27 @@ def find_root(start: str | Path | None = None) -> Path:
 def cassette(group: str, name: str, *, root: str | Path | None = None) -> Path:
     """The committed cassette ``cassettes/<group>/<name>.yaml``.
 
-    If it is not there (a checkout before ``make cassettes``), the catalogue entry is recorded
-    into ``build/cassettes/`` -- the same bytes ``make cassettes`` writes, since recording is
-    seeded and runs on a virtual clock -- so a notebook never needs a network or a key.
+    ``ValueError`` when the catalogue does not record ``name`` for ``group`` (not every
+    provider has every failure). :class:`~llmkit.errors.CassetteNotFoundError` when it does but
+    the file is missing: the checkout is broken, and re-recording it quietly here would hide
+    that, so the error says to run ``make cassettes``.
     """
     base = find_root(root)
     path = base / "cassettes" / group / f"{name}.yaml"
     if path.is_file():
         return path
     from llmkit.cassettes.catalogue import find  # noqa: PLC0415
-    from llmkit.cassettes.runner import record_entry  # noqa: PLC0415
 
-    found = find(name, group)
-    if not found:
-        raise ValueError(f"no cassette {group}/{name} in {base / 'cassettes'} or the catalogue")
-    entry, g = found[0]
-    out = base / "build" / "cassettes" / g / f"{name}.yaml"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        record_entry(entry, g, out)
-    return out
+    if not find(name, group):
+        raise ValueError(
+            f"no cassette {group}/{name}: not in {base / 'cassettes'} nor in the catalogue "
+            "(`llmkit record --list` shows what is recorded)"
+        )
+    raise CassetteNotFoundError(
+        path,
+        f"the catalogue records {group}/{name} but {path} is missing; "
+        "run `make cassettes` to record the catalogue",
+    )
 
 
 def frame(records: Iterable[Record] | MemorySink, *, origin: float | None = None) -> pd.DataFrame:
@@ -154,44 +148,23 @@ def replay_frame(
     attempt at its recorded time, latency and fault, so backoff and timeout *values* cannot be
     re-tuned on a cassette -- use the simulator for that.
     """
-    from llmkit.cassettes import Replayer  # noqa: PLC0415
-    from llmkit.cassettes.workload import request_from_data  # noqa: PLC0415
-    from llmkit.client import Client  # noqa: PLC0415
+    from llmkit.cassettes.runner import ReplayOptions, replay_cassette  # noqa: PLC0415
 
+    options: ReplayOptions = {
+        "budget": budget,
+        "deadline": deadline,
+        "layers": layers,
+        "attempt_layers": attempt_layers,
+        "seed": seed,
+    }
+    if retry is not None:  # None: the attempts the cassette was recorded with
+        options["retry"] = retry
+    if timeout is not None:  # None: the timeout the cassette was recorded with
+        options["timeout"] = timeout
     clock = VirtualClock()
     sink = MemorySink()
-    with Replayer(path, clock=clock, strict=False) as rep:
-        notes = dict(rep.meta.notes)
-        if retry is None:
-            attempts = int(notes.get("attempts", 3))
-            retry = attempts if attempts > 1 else False
-        clients: dict[tuple[str, str], Client] = {}
-        t0 = clock.now()
-        origin = clock.wall()
-        for call in rep.meta.calls:
-            key = (call.provider, call.api)
-            if key not in clients:
-                clients[key] = Client(
-                    call.provider,
-                    api="responses" if call.api == "responses" else None,
-                    transport=rep.transport(),
-                    base_url=_BASE_URLS.get(call.provider),
-                    api_key=None,
-                    clock=clock,
-                    retry=retry,
-                    budget=budget,
-                    timeout=timeout if timeout is not None else float(notes.get("timeout_s", 30)),
-                    deadline=deadline,
-                    seed=seed,
-                    layers=layers,
-                    attempt_layers=attempt_layers,
-                    telemetry=sink,
-                )
-            clock.set(t0 + call.t_s)
-            with contextlib.suppress(LLMError):  # a failure is in the telemetry: what we want
-                clients[key].send(request_from_data(call.request))
-        for c in clients.values():
-            c.close()
+    origin = clock.wall()
+    replay_cassette(path, policy="retry", clock=clock, telemetry=sink, **options)
     return frame(sink, origin=origin)
 
 
@@ -215,6 +188,7 @@ def simulate_calls(
     Use it where a cassette cannot answer: re-tuning timeouts and backoff values, or
     thousands of calls. Label the chart "simulator scenario <name>, seed <seed>".
     """
+    from llmkit.cassettes.runner import BASE_URLS, SIM_KEY  # noqa: PLC0415
     from llmkit.client import Client  # noqa: PLC0415
     from llmkit.sim import SimTransport, Simulator  # noqa: PLC0415
 
@@ -225,8 +199,8 @@ def simulate_calls(
     client = Client(
         provider,
         transport=SimTransport(sim),
-        base_url=_BASE_URLS.get(provider),
-        api_key=_SIM_KEY,
+        base_url=BASE_URLS.get(provider),
+        api_key=SIM_KEY,
         clock=clock,
         telemetry=sink,
         **options,
@@ -245,17 +219,11 @@ def simulate_calls(
 
 
 def percentiles(values: Iterable[float], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> list[float]:
-    """Linear-interpolated percentiles (the same definition as ``llmkit replay``)."""
+    """Linear-interpolated percentiles (``llmkit replay``'s own function); NaN when empty."""
+    from llmkit.cassettes.runner import percentile  # noqa: PLC0415
+
     s = sorted(values)
-    if not s:
-        return [float("nan")] * len(qs)
-    out = []
-    for q in qs:
-        k = (len(s) - 1) * q
-        lo = int(k)
-        hi = min(lo + 1, len(s) - 1)
-        out.append(s[lo] + (s[hi] - s[lo]) * (k - lo))
-    return out
+    return [math.nan if (v := percentile(s, q)) is None else v for q in qs]
 
 
 # --------------------------------------------------------------------------- plots

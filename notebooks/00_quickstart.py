@@ -44,7 +44,7 @@ from llmkit import VirtualClock
 from llmkit.cassettes import load_cassette, replay
 from llmkit.charts import COLORS, attempt_timeline, cassette, figure, replay_frame, source
 from llmkit.client import Client
-from llmkit.errors import LLMError
+from llmkit.errors import CassetteNotFoundError, LLMError
 from llmkit.telemetry import MemorySink
 
 pd.set_option("display.width", 120)
@@ -171,6 +171,8 @@ for name in TRANSIENT + PERMANENT:
     for group in GROUPS:
         try:
             path = cassette(group, name)
+        except CassetteNotFoundError:
+            raise  # recorded by the catalogue but missing: a broken checkout, fail loudly
         except ValueError:
             continue  # not recorded for this provider (see `llmkit record --list`)
         for policy, retry in (("naive", False), ("pattern", None)):

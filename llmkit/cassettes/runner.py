@@ -14,7 +14,9 @@ Three ways (``via``), one file format:
                 the wall; timings are measured, so not byte-identical.
 
 Replaying: the cassette's calls are sent again through a Client built for the chosen policy,
-over the replay transport, with no key and no network; the result is a :class:`Summary`.
+over the replay transport, with no key and no network; the result is a :class:`Summary`, and
+the Client's telemetry goes to the ``telemetry`` sink given (``llmkit.charts.replay_frame``
+charts it). Client options passed to :func:`replay_cassette` replace the policy's choices.
 
 ``naive``  one attempt per call, nothing else.
 ``retry``  the retry policy the cassette was recorded with (``notes.attempts``).
@@ -28,10 +30,10 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack
 
 from llmkit.cassettes.catalogue import PROVIDERS, Entry, Route
 from llmkit.cassettes.errors import CassetteError
@@ -44,7 +46,24 @@ from llmkit.clock import Clock, VirtualClock
 from llmkit.errors import LLMError
 from llmkit.types import ChatRequest, ChatResponse
 
-__all__ = ["POLICIES", "VIAS", "Summary", "record_entry", "replay_cassette"]
+if TYPE_CHECKING:
+    from llmkit.budget import RetryBudget
+    from llmkit.deadline import Timeouts
+    from llmkit.layers import Layer
+    from llmkit.retry import RetryPolicy
+    from llmkit.telemetry import TelemetrySink
+
+__all__ = [
+    "BASE_URLS",
+    "POLICIES",
+    "SIM_KEY",
+    "VIAS",
+    "ReplayOptions",
+    "Summary",
+    "percentile",
+    "record_entry",
+    "replay_cassette",
+]
 
 POLICIES = ("naive", "retry", "full")
 VIAS: Final = ("http", "in-process", "real-time")
@@ -53,12 +72,38 @@ _RECORDED_VIA: Final = {
     "http": "served simulator over HTTP on 127.0.0.1, on virtual time (timings exact)",
     "in-process": "in-process simulator on a virtual clock (timings exact)",
 }
-_BASE = {
+BASE_URLS: Final = {
     "openai": "http://127.0.0.1/v1",
     "anthropic": "http://127.0.0.1",
     "openrouter": "http://127.0.0.1/api/v1",
 }
-_SIM_KEY = "sim-placeholder"  # the simulator wants *a* key; never a real one, never stored
+"""Loopback base URLs for clients whose transport never leaves the process (replay, simulator)."""
+SIM_KEY: Final = "sim-placeholder"
+"""The simulator wants *a* key (it answers 401 without one); never a real one, never stored."""
+
+
+class ReplayOptions(TypedDict, total=False):
+    """The :class:`~llmkit.client.Client` options a replay lets a caller choose (the clock,
+    transport, key and URL are the replay's own)."""
+
+    retry: RetryPolicy | int | bool | None
+    budget: RetryBudget | bool | None
+    timeout: Timeouts | float | None
+    deadline: float | None
+    min_attempt: float
+    seed: int | None
+    layers: Sequence[Layer]
+    attempt_layers: Sequence[Layer]
+
+
+def _options(attempts: int, timeout: float, seed: int) -> ReplayOptions:
+    """What a cassette's notes ask for: its attempts and timeout, no deadline."""
+    return {
+        "retry": attempts if attempts > 1 else False,
+        "timeout": timeout,
+        "deadline": None,
+        "seed": seed,
+    }
 
 
 def _client(
@@ -67,14 +112,10 @@ def _client(
     *,
     transport: Any,
     clock: Clock,
-    attempts: int,
-    timeout: float,
-    seed: int,
-    layers: Iterable[Any] = (),
-    attempt_layers: Iterable[Any] = (),
-    telemetry: Any = None,
-    api_key: str | None = _SIM_KEY,
+    telemetry: TelemetrySink | None = None,
+    api_key: str | None = SIM_KEY,
     base_url: str | None = None,
+    **options: Unpack[ReplayOptions],
 ) -> Any:
     from llmkit.client import Client  # noqa: PLC0415 - the client pulls in every layer
 
@@ -84,14 +125,9 @@ def _client(
         transport=transport,
         clock=clock,
         api_key=api_key,
-        base_url=base_url or _BASE.get(provider),
-        retry=attempts if attempts > 1 else False,
-        timeout=timeout,
-        deadline=None,
-        seed=seed,
-        layers=tuple(layers),
-        attempt_layers=tuple(attempt_layers),
+        base_url=base_url or BASE_URLS.get(provider),
         telemetry=telemetry,
+        **options,
     )
 
 
@@ -147,7 +183,7 @@ def record_entry(
     if via == "in-process":
         clock = VirtualClock()
         bridge = SimBridge(SimTransport(entry.scenario, clock, seed=seed), clock)
-        base = dict(_BASE)
+        base = dict(BASE_URLS)
 
         def inner() -> Any:
             return bridge
@@ -187,10 +223,8 @@ def record_entry(
                         api,
                         transport=rec.transport(inner()),
                         clock=clock,
-                        attempts=entry.attempts,
-                        timeout=entry.timeout,
-                        seed=seed,
                         base_url=base[provider],
+                        **_options(entry.attempts, entry.timeout, seed),
                     )
                 return clients[provider, api]
 
@@ -274,10 +308,11 @@ class Summary:
         ]
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The linear-interpolated ``q`` quantile (0..1) of ``values``; None when empty."""
     s = sorted(values)
+    if not s:
+        return None
     k = (len(s) - 1) * q
     lo = int(k)
     hi = min(lo + 1, len(s) - 1)
@@ -331,11 +366,18 @@ def replay_cassette(
     progress: Callable[[int], None] | None = None,
     strict: bool = False,
     clock: VirtualClock | None = None,
+    telemetry: TelemetrySink | None = None,
+    **client_options: Unpack[ReplayOptions],
 ) -> Summary:
     """Replay every recorded call through ``policy``; typed CassetteErrors for bad files.
 
     ``progress(n)`` is called after each call (for a progress bar). ``strict`` makes leftover
-    recordings an error instead of a count in the summary.
+    recordings an error instead of a count in the summary. ``telemetry`` receives every
+    attempt and call record (a :class:`~llmkit.telemetry.MemorySink` to chart them).
+    ``client_options`` replace what ``policy`` chooses on every client the replay builds
+    (``retry``, ``budget``, ``timeout``, ``seed``, ``layers``...): a replay cannot invent
+    attempts that were never recorded, so more retries than recorded raise
+    :class:`~llmkit.cassettes.CassetteMismatchError` when the recording ran out of them.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -369,41 +411,45 @@ def replay_cassette(
                     layers = _layers_for(
                         policy, RecordedCall(0, provider, {}, api), notes, build, clock
                     )
+                options = _options(attempts, timeout, seed)
+                options["layers"], options["attempt_layers"] = layers
+                options.update(client_options)
                 clients[key] = _client(
                     provider,
                     api,
                     transport=rep.transport(),
                     clock=clock,
-                    attempts=attempts,
-                    timeout=timeout,
-                    seed=seed,
-                    layers=layers[0],
-                    attempt_layers=layers[1],
+                    telemetry=telemetry,
                     api_key=None,
+                    **options,
                 )
             return clients[key]
 
-        for call in meta.calls:
-            clock.set(t0 + call.t_s)
-            client = build(call.provider, call.api, plain=policy != "full")
-            _one_call(
-                client,
-                call,
-                clock=clock,
-                summary=summary,
-                latencies=latencies,
-                ttfts=ttfts,
-                errors=errors,
-            )
-            if progress is not None:
-                progress(1)
+        try:
+            for call in meta.calls:
+                clock.set(t0 + call.t_s)
+                client = build(call.provider, call.api, plain=policy != "full")
+                _one_call(
+                    client,
+                    call,
+                    clock=clock,
+                    summary=summary,
+                    latencies=latencies,
+                    ttfts=ttfts,
+                    errors=errors,
+                )
+                if progress is not None:
+                    progress(1)
+        finally:
+            for c in clients.values():
+                c.close()
         summary.attempts = rep.played
         summary.unplayed = len(rep.unplayed())
     summary.errors = dict(errors)
     summary.p50_s, summary.p95_s, summary.p99_s = (
-        _r(_pct(latencies, q)) for q in (0.5, 0.95, 0.99)
+        _r(percentile(latencies, q)) for q in (0.5, 0.95, 0.99)
     )
-    summary.ttft_p50_s = _r(_pct(ttfts, 0.5))
+    summary.ttft_p50_s = _r(percentile(ttfts, 0.5))
     summary.virtual_s = round(clock.now() - t0, 4)
     summary.wall_s = time.perf_counter() - started
     return summary
