@@ -22,7 +22,14 @@ from typing import Any, Final, Protocol
 
 from llmkit.cassettes.scrub import scrub_json, scrub_text
 
-__all__ = ["MATCH_ON", "VOLATILE_FIELDS", "comparable_body", "json_body", "request_key"]
+__all__ = [
+    "MATCH_ON",
+    "VOLATILE_FIELDS",
+    "body_bytes",
+    "comparable_body",
+    "json_body",
+    "request_key",
+]
 
 VOLATILE_FIELDS: Final = frozenset(
     {"stream_options", "user", "metadata", "seed", "safety_identifier", "prompt_cache_key"}
@@ -36,7 +43,8 @@ class _VcrRequest(Protocol):
     body: Any
 
 
-def _body_bytes(body: Any) -> bytes:
+def body_bytes(body: Any) -> bytes:
+    """A request or response body as vcrpy or a cassette file hands it over, as bytes."""
     if body is None:
         return b""
     if isinstance(body, bytes):
@@ -56,7 +64,7 @@ def comparable_body(body: Any) -> Any:
     Cached by body bytes: vcrpy compares every request with every recorded one, so a long
     cassette would otherwise parse the same bodies quadratically often. Treat it as read-only.
     """
-    return _comparable(_body_bytes(body))
+    return _comparable(body_bytes(body))
 
 
 @functools.lru_cache(maxsize=8192)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from llmkit.cassettes.errors import CassetteNotFoundError, CorruptCassetteError
+from llmkit.cassettes.matching import body_bytes
 from llmkit.cassettes.scrub import scrub_headers, scrub_json, scrub_text
 from llmkit.cassettes.timeline import CassetteMeta, TimelineFormatError
 
@@ -91,19 +92,6 @@ def _header(headers: Mapping[str, Any], name: str) -> str:
             vals = v if isinstance(v, list | tuple) else [v]
             return str(vals[0]) if vals else ""
     return ""
-
-
-def _raw(body: Any) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if hasattr(body, "read"):
-        data = body.read()
-        return data if isinstance(data, bytes) else str(data).encode("utf-8")
-    return b"".join(body)
 
 
 def _decode(raw: bytes, encoding: str) -> bytes:
@@ -176,14 +164,14 @@ def _request_out(req: Mapping[str, Any]) -> dict[str, Any]:
         "uri": _uri(str(req.get("uri", ""))),
         "headers": scrub_headers(headers, response=False),
     }
-    out.update(_body_fields(_raw(req.get("body")), _header(headers, "content-type")))
+    out.update(_body_fields(body_bytes(req.get("body")), _header(headers, "content-type")))
     return out
 
 
 def _response_out(resp: Mapping[str, Any]) -> dict[str, Any]:
     headers = resp.get("headers") or {}
     body = resp.get("body") or {}
-    raw = _raw(body.get("string") if isinstance(body, Mapping) else body)
+    raw = body_bytes(body.get("string") if isinstance(body, Mapping) else body)
     raw = _decode(raw, _header(headers, "content-encoding"))
     status = resp.get("status") or {}
     out: dict[str, Any] = {
