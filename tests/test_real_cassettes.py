@@ -240,6 +240,10 @@ def test_real_cassette(name: str) -> None:
         assert got.finish_reason == "tool_calls"
 
 
+# A 429 for a request larger than the whole per-minute limit: a rate limit no wait can cure.
+_NEVER_FITS = {"openai__error_429_rate_limit__1.yaml"}
+
+
 def _check_error(name: str, it: Interaction, err: LLMError) -> None:
     m = re.search(r"__error_(?:(\d{3})_)?([a-z_]+?)__\d+\.yaml$", name)
     assert m, f"{name}: not an error file name"
@@ -251,6 +255,8 @@ def _check_error(name: str, it: Interaction, err: LLMError) -> None:
     assert err.provider == _provider(name)
     override = it.response.headers.get("x-should-retry")
     want_retry = override == "true" if override else error_class(err.kind).default_retryable
+    if name in _NEVER_FITS:
+        want_retry = False
     assert err.retryable is want_retry
     ra = it.response.headers.get("retry-after")
     if ra is not None and ra.isdigit():
@@ -294,6 +300,14 @@ def test_openai_fine_tune_429_typed_invalid_request_is_still_rate_limit() -> Non
     err = classify("openai", it.response)
     assert err.kind == ErrorKind.RATE_LIMIT
     assert err.retryable is True
+
+
+def test_openai_request_too_large_429_is_a_rate_limit_that_is_not_retried() -> None:
+    it = _load("openai__error_429_rate_limit__1.yaml")
+    assert "Request too large" in json.loads(it.response.content)["error"]["message"]
+    err = classify("openai", it.response)
+    assert err.kind == ErrorKind.RATE_LIMIT
+    assert err.retryable is False
 
 
 def test_openai_insufficient_quota_is_not_retryable() -> None:

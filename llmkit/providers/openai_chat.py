@@ -40,6 +40,7 @@ from llmkit.providers.base import (
     make_error,
     parse_retry_after,
     request_id,
+    should_retry_override,
 )
 from llmkit.ratelimit import parse_duration
 from llmkit.secrets import APIKey
@@ -267,7 +268,7 @@ def error_from_payload(
     if cls is None and eff_status is not None:
         if eff_status == 429 and retry_after is None:
             retry_after = _ratelimit_reset(headers, message, etype)
-        return error_for_status(
+        out = error_for_status(
             eff_status,
             message,
             provider=provider,
@@ -275,6 +276,13 @@ def error_from_payload(
             code=code,
             retry_after=retry_after,
         )
+        if (
+            eff_status == 429
+            and _larger_than_limit(message)
+            and should_retry_override(headers) is None
+        ):
+            out.retryable = False  # "Request too large": no wait makes it fit the limit
+        return out
     if cls is None:
         cls = _class_for_type(lowered)
     return make_error(
@@ -286,6 +294,17 @@ def error_from_payload(
         code=code,
         retry_after=retry_after,
     )
+
+
+_TOO_LARGE_RE = re.compile(r"Request too large.*?Limit (\d+), Requested (\d+)", re.I | re.S)
+
+
+def _larger_than_limit(message: str) -> bool:
+    """OpenAI answers a request bigger than the whole per-minute budget with a 429 ("Request
+    too large ... Limit 400000, Requested 2500013"): still a rate limit, but retrying can never
+    succeed, so it is not retryable."""
+    m = _TOO_LARGE_RE.search(message)
+    return m is not None and int(m.group(2)) > int(m.group(1))
 
 
 def _class_for_type(lowered: set[str]) -> type[LLMError]:
