@@ -66,6 +66,7 @@ def test_catalogue_is_complete_and_committed() -> None:
         "retry-after",
         "5xx-burst",
         "overloaded-529",
+        "overloaded-503",
         "insufficient-quota",
         "context-length",
         "content-filter",
@@ -80,6 +81,14 @@ def test_catalogue_is_complete_and_committed() -> None:
         assert required in names
     groups = {g for _, g in entries()}
     assert groups == {"openai", "openai-responses", "anthropic", "openrouter", "mixed"}
+    # every provider holds every failure the simulator models for it; the only gaps are the
+    # overload status each provider does not use (see the comment in catalogue.py)
+    per = {g: {e.name for e, gg in entries(g)} for g in PROVIDER_GROUPS}
+    common = set(PROMISED) - {"overloaded-529", "overloaded-503"}
+    for g, names in per.items():
+        assert common <= names, f"{g} lacks {sorted(common - names)}"
+        assert ("overloaded-529" in names) == (g == "anthropic")
+        assert ("overloaded-503" in names) == (g != "anthropic")
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
@@ -188,6 +197,85 @@ def test_scenarios_hold_what_their_names_promise() -> None:
     lat = sorted(s.latency_s for s in day.timeline if isinstance(s, ResponseStep))
     assert lat[-1] > 3 * lat[len(lat) // 2]  # a tail worth charting
     assert day.duration_s > 3600
+
+
+PROVIDER_GROUPS = ("openai", "openai-responses", "anthropic", "openrouter")
+
+# What each per-provider entry promises, replayed: (error kind of the first attempt, or None
+# for a success; whether the retrying client ends in success).
+PROMISED: dict[str, tuple[str | None, bool]] = {
+    "success": (None, True),
+    "stream-success": (None, True),
+    "retry-after": ("rate_limit", True),
+    "5xx-burst": ("server_error", True),
+    "overloaded-529": ("overloaded", True),
+    "overloaded-503": ("overloaded", True),
+    "insufficient-quota": ("quota_exhausted", False),
+    "context-length": ("context_length", False),
+    "content-filter": ("content_filter", False),
+    "auth": ("auth", False),
+    "timeout-then-ok": ("timeout", True),
+    # Anthropic's in-stream error event is an overloaded_error; the others' is a server error
+    "midstream-error": ("server_error", True),
+    "ratelimit-drain": (None, True),
+    "repeated-prompt": (None, True),
+}
+
+PER_PROVIDER = [(g, e.name) for e, g in entries() if g in PROVIDER_GROUPS]
+
+
+@pytest.mark.parametrize(("group", "name"), PER_PROVIDER, ids=[f"{g}/{n}" for g, n in PER_PROVIDER])
+def test_each_cassette_classifies_as_its_name_says(group: str, name: str) -> None:
+    path = ROOT / group / f"{name}.yaml"
+    kind, recovers = PROMISED[name]
+    if name == "midstream-error" and group == "anthropic":
+        kind = "overloaded"
+    first = replay_cassette(path, policy="naive")
+    if name == "ratelimit-drain":  # without retries, the drained calls stay 429s
+        assert set(first.errors) == {"rate_limit"}
+        assert first.successes >= 1
+    elif kind is None:
+        assert first.errors == {}
+        assert first.successes == first.calls
+    else:
+        assert first.errors == {kind: 1}, first.errors
+    full = replay_cassette(path, policy="retry")
+    assert (full.successes == full.calls) is recovers
+    if not recovers:
+        assert full.attempts == 1  # a permanent error is never retried
+        assert full.errors == {kind: 1}
+    doc = yaml.safe_load(path.read_text())
+    codes = [i["response"]["status"]["code"] for i in doc["interactions"]]
+    if name == "overloaded-503":
+        assert codes == [503, 503, 200]
+    if name == "content-filter":
+        assert codes == [403 if group == "openrouter" else 400]
+    if name == "insufficient-quota":
+        assert codes == [{"openrouter": 402, "anthropic": 400}.get(group, 429)]
+    if name == "midstream-error":
+        assert codes[0] == 200
+        assert "error" in doc["interactions"][0]["response"]["body"]
+    if name == "ratelimit-drain":
+        assert 429 in codes
+        head = {"anthropic": "anthropic-ratelimit-requests-remaining"}.get(
+            group, "x-ratelimit-remaining-requests"
+        )
+        if group == "openrouter":  # OpenRouter sends its x-ratelimit-* only on the 429
+            head = "x-ratelimit-remaining"
+        left = [
+            int(i["response"]["headers"][head][0])
+            for i in doc["interactions"]
+            if head in i["response"]["headers"]
+        ]
+        if group == "openrouter":
+            assert left == [0] * codes.count(429)
+        else:
+            assert len(left) == len(codes)
+            assert 0 in left
+            assert left[:5] == sorted(left[:5], reverse=True)
+    if name == "repeated-prompt":
+        prompts = [c.request["messages"][0]["content"] for c in load_cassette(path).meta.calls]
+        assert len(prompts) > len(set(prompts)) > 1
 
 
 def test_naive_policy_leaves_retries_unplayed_and_reports_errors() -> None:

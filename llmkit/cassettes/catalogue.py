@@ -174,6 +174,13 @@ def _sc(name: str) -> Scenario:
 
 _ALL = ("openai", "openai-responses", "anthropic", "openrouter")
 
+# Every failure the simulator models is recorded for every provider it happens to, so each
+# group (openai, openai-responses, anthropic, openrouter) holds the same set of entries except:
+# - ``overloaded-529`` is Anthropic's only: 529 is Anthropic's status (the others say 503).
+# - ``overloaded-503`` is not Anthropic's: Anthropic signals overload with 529, and its 503
+#   is a plain ``api_error`` "Service Unavailable", which ``5xx-burst`` already covers.
+# - ``fallback-pair`` and ``day-of-traffic`` use two providers, so they live in ``mixed``.
+
 CATALOGUE: Final[tuple[Entry, ...]] = (
     Entry("success", "Two plain calls, a fast and a slow model.", _sc("healthy"), _success),
     Entry("stream-success", "One streamed call.", _sc("healthy"), _one(stream=True)),
@@ -200,32 +207,40 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
         groups=("anthropic",),
     ),
     Entry(
+        "overloaded-503",
+        "503 overloaded twice, then success (OpenAI 'overloaded or not ready yet', "
+        "OpenRouter 'Provider returned error: Overloaded').",
+        _sc("overloaded-529").with_(
+            name="overloaded-503-then-ok",
+            faults=(FaultRule(Fault.OVERLOADED, requests=(0, 2), retry_after=1.0),),
+        ),
+        _one(),
+        groups=("openai", "openai-responses", "openrouter"),
+    ),
+    Entry(
         "insufficient-quota",
-        "Out of credit: OpenAI 429 insufficient_quota, OpenRouter 402.",
+        "Out of credit: OpenAI 429 insufficient_quota, OpenRouter 402, "
+        "Anthropic 400 'credit balance is too low'.",
         _sc("insufficient-quota"),
         _one(),
-        groups=("openai", "openrouter"),
     ),
     Entry(
         "context-length",
         "The prompt does not fit the context window.",
         _sc("context-length"),
         _one(),
-        groups=("openai", "openai-responses", "anthropic"),
     ),
     Entry(
         "content-filter",
-        "Rejected by the content filter.",
+        "Rejected by the content filter (OpenRouter: its 403 moderation error).",
         _sc("content-filter"),
         _one(),
-        groups=("openai", "anthropic"),
     ),
     Entry(
         "auth",
         "401: invalid API key.",
         _sc("auth"),
         _one(),
-        groups=("openai", "anthropic", "openrouter"),
     ),
     Entry(
         "timeout-then-ok",
@@ -242,22 +257,20 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
             faults=(FaultRule(Fault.MIDSTREAM_ERROR, requests=(0, 1)),),
         ),
         _one(stream=True),
-        groups=("openai", "anthropic", "openrouter"),
     ),
     Entry(
         "ratelimit-drain",
         "12 calls a second apart against 5 requests/min: the remaining "
-        "headers drain to 0, then 429s wait for the reset.",
+        "headers drain to 0, then 429s wait for the reset (OpenRouter sends its "
+        "x-ratelimit-* headers on the 429s only).",
         _sc("ratelimit-drain"),
         _every(1.0, 12),
-        groups=("openai", "anthropic"),
     ),
     Entry(
         "repeated-prompt",
         "24 calls over 4 distinct prompts (for response caching).",
         _sc("healthy"),
         _repeated,
-        groups=("openai", "anthropic"),
     ),
     Entry(
         "fallback-pair",
