@@ -19,7 +19,7 @@
 # — the backoff from every blog post — and all come back *at the same instant*, again and
 # again. Each wave lands on a provider that is trying to recover, is shed at the front door,
 # and schedules the next wave. Retries meant to survive a blip keep it going. And in a longer
-# outage, every client retrying every call up to five times triples the load exactly when the
+# outage, every client retrying every call up to five times multiplies the load exactly when the
 # provider can least take it.
 #
 # **The pattern.**
@@ -75,8 +75,9 @@ started = time.perf_counter()
 # %% [markdown]
 # ## 1. Recorded bursts of 5xx and 529
 #
-# `openai/5xx-burst` recorded three failures in a row (500, 502, 503) and then a success;
-# `anthropic/overloaded-529` two `529 overloaded_error` and then a success. Naive (one attempt)
+# `openai/5xx-burst` recorded a run of 5xx failures and then a success;
+# `anthropic/overloaded-529` a run of `529 overloaded_error` and then a success (the recorded
+# statuses are printed below). Naive (one attempt)
 # vs the pattern (the retry policy they were recorded with). The `retry_delay` column is the
 # jittered wait llmkit chose after each failure:
 
@@ -90,6 +91,9 @@ print(pattern[cols].to_string(index=False))
 ov = cassette("anthropic", "overloaded-529")
 ov_naive, ov_pattern = replay_frame(ov, retry=False), replay_frame(ov)
 print(ov_pattern[cols].to_string(index=False))
+for name, df in (("openai/5xx-burst", pattern), ("anthropic/overloaded-529", ov_pattern)):
+    statuses = df.loc[df["kind"] == "attempt", "status"].astype(int).tolist()
+    print(f"{name}: recorded statuses {statuses}")
 
 # %%
 fig, axes = figure(2, nrows=2, title="Recorded 5xx and 529 bursts: one attempt vs retries")
@@ -264,13 +268,22 @@ source(
     f"simulator scenario healthy + OVERLOADED window 0–10 s ('blip-0-10s'), seed {HERD_SEED}, "
     "behind this notebook's 40 requests/s CapacityGate; 200 clients starting at t = 0",
 )
+for name, df in (("naive (fixed)", fixed), ("pattern (full jitter)", jitter)):
+    calls, att = df[df["kind"] == "call"], df[df["kind"] == "attempt"]
+    spent = int((~calls["ok"] & (calls["attempt"] == POLICY["max_attempts"])).sum())
+    print(
+        f"{name}: {int(calls['ok'].sum())}/{len(calls)} calls succeeded, {spent} failed after all "
+        f"{POLICY['max_attempts']} attempts; {int(att['ok'].sum())}/{len(att)} attempts answered; "
+        f"last attempt at t = {att['t_s'].max():.1f} s"
+    )
 
 # %% [markdown]
 # With fixed backoff every wave is all 200 clients in the same instant: the gate admits 40 and
 # sheds 160, who all come back together at the next step of the schedule — the blip ended at
-# 10 s but the herd is still knocking at 31 s, and most calls exhaust their six attempts.
-# With full jitter the same retries arrive spread over each interval, most fit under the
-# capacity line, and far more calls succeed, sooner, with the same attempt limit.
+# 10 s but the herd keeps knocking long after (the last attempt times printed under the chart),
+# and calls that spend all six attempts fail. With full jitter the same retries arrive spread
+# over each interval, more of them fit under the capacity line, and more calls succeed,
+# sooner, with the same attempt limit (compare the `succeeded` and `p50_s` rows).
 #
 # (Honest caveat: this simulator's outage ends at 10 s no matter how hard it is hit, and the
 # gate sheds instantly. A real overloaded service usually degrades *more* under such waves —
@@ -302,7 +315,7 @@ def during(df: pd.DataFrame, start: float = 40.0, end: float = 70.0) -> dict[str
         "calls started in the outage": len(calls),
         "attempts sent in the outage": len(att),
         "load amplification (attempts/call)": round(len(att) / max(len(calls), 1), 2),
-        "calls whose retry the budget denied": int(
+        "calls whose retry the budget denied (whole run)": int(
             df.loc[df["kind"] == "call", "budget_denied"].sum()
         ),
     }
@@ -356,19 +369,31 @@ source(
     f"simulator scenario healthy + OVERLOADED window 40–70 s ('outage-40-70s'), seed {STORM_SEED}, "
     "behind this notebook's 20 requests/s CapacityGate; 50 clients, one call each every 4 s",
 )
+for name, df in (("naive", no_budget), ("pattern", with_budget)):
+    att = df[df["kind"] == "attempt"]
+    per_s = att.groupby(att["t_s"] // 2 * 2).size() / 2  # attempts/s in 2 s bins
+    over = per_s[(per_s.index >= 70) & (per_s > steady["capacity"])]
+    after = (
+        f"the last 2 s bin over it starts at t = {over.index.max():.0f} s" if len(over) else "none"
+    )
+    print(
+        f"{name}: peak {per_s.max():.0f} attempts/s ({per_s.max() / steady['capacity']:.1f}x "
+        f"capacity); 2 s bins over capacity after the outage ended at 70 s: {len(over)} ({after})"
+    )
 
 # %% [markdown]
-# Without a budget, every call that starts in the outage sends about five attempts (the table's
+# Without a budget, every call that starts in the outage sends several attempts (the table's
 # load amplification), far above the provider's capacity — and the storm outlives its cause:
-# after t = 70 s, retries plus the backlog of delayed first attempts stay above capacity for
-# most of a minute, so the provider is still shedding long after it recovered. With the shared
+# after t = 70 s, retries plus the backlog of delayed first attempts stay above capacity (the
+# bins printed under the chart), so the provider is still shedding after it recovered. With the
+# shared
 # budget the first 20 retries go through, then retries are denied and calls fail **fast**:
 # load stays at the normal level, and the moment the provider is back, first attempts succeed
 # and refill the budget.
 #
 # Read the success rates honestly: a budget does not make more calls succeed in a hard outage
 # — here it makes *fewer* succeed, because some late retries of the no-budget run land after
-# the outage ends. What it buys is a provider that is not buried under 3× load, latency that
+# the outage ends. What it buys is a provider that is not buried under retries, latency that
 # stays bounded (compare `p99_s`), and a fast, typed failure your code can route to a fallback
 # provider or a degraded answer (notebooks 04–06). Combine it with a fallback, not instead of
 # one.
