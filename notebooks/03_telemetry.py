@@ -140,16 +140,23 @@ summary = (
     .astype(int)
 )
 summary.loc["total"] = summary.sum()
+still = pattern[(pattern["kind"] == "call") & pattern["error_type"].notna()]
+print(
+    f"calls that failed for the user: naive {int(summary.loc['total', 'naive'])}, pattern "
+    f"{len(still)} (pattern's: {still.groupby(['provider', 'error_type']).size().to_dict()}, "
+    f"minutes {still['t_s'].min() / 60:.0f}–{still['t_s'].max() / 60:.0f}, "
+    f"after {', '.join(str(int(a)) for a in sorted(set(still['attempt'])))} attempts)"
+)
 summary
 
 # %% [markdown]
 # The naive client shows every transient fault to a user — a scattering of rate limits, 5xx,
 # resets and timeouts all day, plus the burst of `overloaded` during the Anthropic incident
-# around minute 50. With retries almost all of them disappear for users; what remains is the
-# incident, where three attempts were not enough. The **attempt** records still show every
-# fault the provider produced (third column): retries hide failures from users, so without
-# attempt-level telemetry they would also hide them from *you*, until the day the retries stop
-# being enough.
+# (the `overloaded` bars). With retries almost all of them disappear for users; what remains
+# (printed above the table) is the incident, where the recorded three attempts were not enough.
+# The **attempt** records still show every fault the provider produced (third column): retries
+# hide failures from users, so without attempt-level telemetry they would also hide them from
+# *you*, until the day the retries stop being enough.
 #
 # ## 3. Latency per model
 #
@@ -259,8 +266,9 @@ print("columns:", ", ".join(memory.to_dataframe().columns[:12]), "…")
 # ## Exercises
 #
 # 1. Using the attempt records of `pattern`, find the exact start and end of the Anthropic
-#    incident (first and last `overloaded` attempt). How does it compare with the 3000–3300 s
-#    window in the cassette's description?
+#    incident (first and last `overloaded` attempt from `anthropic`). Does it match the
+#    five-minute incident the cassette's description (printed at the top) promises? Why can
+#    attempt records only ever give a lower bound on an incident's length?
 # 2. Write a sink that keeps a running p95 of `latency` per `request_model` (a sorted list per
 #    model is fine) and replay the day through it. When during the day is each model slowest?
 # 3. Re-run section 2 with 1-minute bins. Which error kinds come in bursts and which are
