@@ -125,8 +125,17 @@ print(with_fallback[cols].round(3).to_string(index=False))
 
 # %%
 fig, (left, right) = figure(2, title="A recorded primary outage: 4 calls", sharex=True)
-attempt_timeline(left, retry_only, title="retry only: 4 of 4 calls fail with 503")
-attempt_timeline(right, with_fallback, title="retry + fallback: 4 of 4 served by Anthropic")
+n_calls = int((retry_only["kind"] == "call").sum())
+failed = retry_only.query("kind == 'call' and not ok")
+served = with_fallback.query("kind == 'call' and ok")
+failed_with = ", ".join(str(int(x)) for x in sorted(set(failed["status"].dropna())))
+by = ", ".join(sorted(set(served["provider"])))
+attempt_timeline(
+    left, retry_only, title=f"retry only: {len(failed)} of {n_calls} calls fail ({failed_with})"
+)
+attempt_timeline(
+    right, with_fallback, title=f"retry + fallback: {len(served)} of {n_calls} served by {by}"
+)
 for ax in (left, right):
     ax.set_xlabel("time since the first call (s)")
 source(
@@ -230,26 +239,65 @@ for ax in axes:
 ok_ax.text(OUT_START + 1, 0.05, "primary outage", fontsize=8)
 source(fig, DATA)
 
+# %%
+from llmkit.breaker import HEALTH_KINDS
+
+
+def outage_bins(b: pd.DataFrame) -> pd.DataFrame:
+    return b[(b.index >= OUT_START) & (b.index < OUT_END)]
+
+
+def before(b: pd.DataFrame) -> pd.DataFrame:
+    return b[b.index < OUT_START]
+
+
+for mode in ("none", "retry", "full"):
+    b = bins[mode]
+    print(
+        f"{RUNS[mode].name}: success {before(b)['success'].mean():.0%} before the outage, "
+        f"{outage_bins(b)['success'].mean():.0%} during it; primary load "
+        f"{before(b)['primary_attempts_per_s'].mean():.1f} attempts/s before, peak "
+        f"{outage_bins(b)['primary_attempts_per_s'].max():.1f} during"
+    )
+events = [e for e in RUNS["full"].breaker_events if e.target == ROUTES[0][0]]
+opened = min(e.at for e in events if e.new == BreakerState.OPEN and e.at >= OUT_START)
+closed = [e.at for e in events if e.new == BreakerState.CLOSED and e.at >= OUT_END]
+print(
+    f"primary breaker (cooldown {CONFIG.breaker.cooldown:g} s): opened {opened - OUT_START:.1f} s "
+    f"into the outage; closed again {closed[0] - OUT_END:.1f} s after it ended"
+    if closed
+    else "primary breaker: still open at the end of the run"
+)
+att = frames["full"].query("kind == 'attempt'")
+att = att[(att["provider"] == PRIMARY) & ~att["t_s"].between(OUT_START, OUT_END)]
+health = att["error_type"].isin({k.value for k in HEALTH_KINDS}).mean()
+print(
+    f"background health failures on the primary outside the outage: {health:.0%} of attempts "
+    f"(breaker threshold: {CONFIG.breaker.failure_rate:.0%})"
+)
+
 # %% [markdown]
 # Read it top to bottom on the same clock:
 #
-# * **Success.** With no policy, the 30 % background faults cost about 30 % of calls all along,
-#   and the outage costs every call in it. Retries recover most background faults (three
-#   attempts fail together about 3 % of the time) but none of the outage. With the fallback and
-#   the breaker the line barely moves.
+# * **Success.** With no policy, the background faults (`fault_rate` 30 %, a design parameter)
+#   cost about that share of calls all along, and the outage costs every call in it. Retries
+#   recover most background faults (three attempts fail together about 0.3³ ≈ 3 % of the time)
+#   but not the outage. With the fallback and the breaker the line barely moves. (Before/during
+#   figures are printed under the chart.)
 # * **Load on the dead provider.** In the first seconds of the outage, retry-only sends the
-#   primary about *twice* its normal attempt rate — exactly when it can least take it —
-#   until the retry budget runs dry (`budget denied` in the table above counts the refusals);
-#   from then on each call makes one attempt and fails. The breaker cuts the load to a trickle
-#   of probes instead, and the fallback answers the calls.
-# * **Latency.** At the start of the outage, calls wait through attempts and 5 s `retry-after`
+#   primary a multiple of its normal attempt rate (the printed peak vs before) — exactly when
+#   it can least take it — until the retry budget runs dry (`budget denied` in the table above
+#   counts the refusals); from then on each call makes one attempt and fails. The breaker cuts
+#   the load to a trickle of probes instead, and the fallback answers the calls.
+# * **Latency.** At the start of the outage, calls wait through attempts and the outage's 5 s
+#   `retry-after` (a scenario parameter)
 #   sleeps (the p95 spike, in both set-ups that retry). Once the budget is empty, retry-only
 #   calls fail *fast* — as fast as no policy at all, and just as failed. Once the breaker is
 #   open, calls skip the primary at once and pay only the fallback's latency.
-# * **Breaker.** It opens within seconds of the outage's start, lets one probe through every
-#   10 s cooldown (half-open), re-opens while the probe fails and closes once one succeeds —
-#   up to a cooldown or two after the outage ended, because with 30 % background faults a single
-#   probe can fail too (see *what to tune*).
+# * **Breaker.** It opens seconds into the outage, lets one probe through every cooldown
+#   (half-open), re-opens while the probe fails and closes once one succeeds — possibly a
+#   cooldown or more after the outage ended, because with background faults a single probe can
+#   fail too (times printed under the chart; see *what to tune*).
 
 # %% [markdown]
 # ## 3. The chaos test's targets, and the "no policies" contrast
@@ -410,10 +458,11 @@ source(fig, f"simulator scenario 'outage' ({OUTAGE.description}), seed 0")
 # ## What to tune
 #
 # * **Breaker** (`BreakerConfig`): `failure_rate` and `window_seconds`/`min_requests` decide
-#   how fast it opens — set the threshold well above your background failure rate (here 75 %
-#   against ~26 % health failures) or it opens on noise; `cooldown` is how often a probe is
-#   risked; `half_open_probes`/`probe_successes` how sure you want to be before closing. Put it
-#   in `attempt_layers=` (counts every attempt, reacts fastest) rather than `layers=`.
+#   how fast it opens — set the threshold well above your background failure rate (the last
+#   line printed under the chart in section 2 compares the two) or it opens on noise;
+#   `cooldown` is how often a probe is risked; `half_open_probes`/`probe_successes` how sure
+#   you want to be before closing. Put it in `attempt_layers=` (counts every attempt, reacts
+#   fastest) rather than `layers=`.
 # * **Fallback chain**: different *providers* (an outage is usually provider-wide), models of
 #   similar quality, each target with its own client, retries and breaker. Decide what is *not*
 #   masked: `auth`, `bad_request` and context errors are raised, never sent elsewhere.
