@@ -160,7 +160,9 @@ print(
 table.round(3)
 
 # %%
-fig, (cum, lat) = figure(2, title="24 calls over 4 prompts: what the cache saved")
+fig, (cum, lat) = figure(
+    2, title=f"{len(calls)} calls over {calls['prompt'].nunique()} prompts: what the cache saved"
+)
 x = np.arange(1, len(calls) + 1)
 cum.plot(x, calls["tokens_naive"].cumsum(), color=COLORS["naive"], label="naive: no cache")
 cum.plot(x, calls["tokens_pattern"].cumsum(), color=COLORS["pattern"], label="pattern: cache")
@@ -197,10 +199,10 @@ lat2.legend(loc="lower right", fontsize=8)
 source(fig, DATA)
 
 # %% [markdown]
-# The first call of each prompt is a miss (4 of 24); every later one is answered from the
-# cache in microseconds. The savings grow linearly with repetition — the hit rate on a real
-# workload is set by how often the *same normalized request* comes back, which is why the key
-# matters:
+# The first call of each prompt is a miss (the `misses` in the cache stats above); every later
+# one is answered from the cache in microseconds. The savings grow linearly with repetition —
+# the hit rate on a real workload is set by how often the *same normalized request* comes back,
+# which is why the key matters:
 
 
 # %%
@@ -252,8 +254,8 @@ restarts
 # %% [markdown]
 # What does a lookup cost? Measured now, on this machine, in *real* time (the only real-time
 # figure in this notebook). Most of it is decoding the JSON entry, so memory and SQLite are
-# close; either is thousands of times shorter than the provider latency it replaces (from the
-# recording).
+# close; either is orders of magnitude shorter than the provider latency it replaces (from the
+# recording; the ratio is printed below).
 
 
 # %%
@@ -369,7 +371,9 @@ sizing = pd.DataFrame(
 sizing.round(3)
 
 # %%
-fig, (curve, rate) = figure(2, title="1,200 skewed calls: cache size and TTL")
+fig, (curve, rate) = figure(
+    2, title=f"{N:,} skewed calls over {len(PROMPTS)} prompts: cache size and TTL"
+)
 palette = [COLORS["naive"], COLORS["extra"], COLORS["other"], COLORS["pattern"], "#9467bd"]
 for (name, df), color in zip(sims.items(), palette, strict=True):
     att = df[df["kind"] == "attempt"].sort_values("t_s")
