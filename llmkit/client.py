@@ -368,11 +368,18 @@ def default_async_http(transport: httpx.AsyncBaseTransport | None = None) -> htt
     With a proxy set in the environment httpx's transport is kept, as it honours
     ``HTTPS_PROXY``/``NO_PROXY`` and the aiohttp one would ignore them.
     """
-    if transport is None and not urllib.request.getproxies():
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - aiohttp: ~110 ms to import
-
-        transport = AiohttpTransport(limits=ASYNC_LIMITS)
+    if transport is None:
+        transport = _default_async_transport()
     return httpx.AsyncClient(transport=transport, cookies=_NoCookieJar())
+
+
+def _default_async_transport() -> httpx.AsyncBaseTransport | None:
+    """aiohttp's pool, or None (httpx picks its transport and proxy mounts) under a proxy."""
+    if urllib.request.getproxies():
+        return None
+    from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - aiohttp: ~110 ms to import
+
+    return AiohttpTransport(limits=ASYNC_LIMITS)
 
 
 class AsyncClient(_Core):
@@ -391,8 +398,16 @@ class AsyncClient(_Core):
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         self._owns_http = http_client is None
+        if http_client is None and transport is None:
+            transport = _default_async_transport()
         self.http = http_client or default_async_http(transport)
-        self._transport = AsyncHTTPTransport(self.endpoint, self.http)
+        # Our own client given a transport has no proxy mounts (httpx reads the environment's
+        # proxies only without one), auth, hooks or cookies: attempts may call the transport
+        # directly. Credentials in base_url are left to httpx's send (it makes them a header).
+        direct = None
+        if self._owns_http and not httpx.URL(self.endpoint.base_url).userinfo:
+            direct = transport
+        self._transport = AsyncHTTPTransport(self.endpoint, self.http, direct=direct)
         self._handler = compose_async(self.layers, self._transport)
 
     def inner_handler(self) -> AsyncHandler:

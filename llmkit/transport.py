@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import collections
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ __all__ = [
     "map_error",
 ]
 
+_httpx_log = logging.getLogger("httpx")
+"""httpx's logger: direct sends log the line ``AsyncClient.send`` would."""
 _CONTENT = frozenset({"text", "reasoning", "tool_call"})
 _PHASE: dict[type[BaseException], str] = {
     httpx.ConnectTimeout: "connect",
@@ -530,13 +533,26 @@ class AsyncHTTPTransport:
     neither a slow connect nor a trickling body outlives the call's deadline (httpx's timeouts
     bound each socket operation, not their sum). A cancelled attempt (a hedge that lost) is
     recorded with ``error_type="cancelled"`` before the cancellation goes on.
+
+    ``direct``: the transport every request of ``http`` goes to, when llmkit made ``http``
+    itself (no auth, hooks, cookies or proxy mounts). Attempts then skip ``http.send`` and
+    call ``direct.handle_async_request`` (~55 µs of CPU less per call, ~17% with aiohttp),
+    doing the part of ``send`` that matters here: ``response.request``, the exception's
+    request, httpx's ``HTTP Request:`` log line. ``response.elapsed`` is not set.
     """
 
-    __slots__ = ("endpoint", "http")
+    __slots__ = ("direct", "endpoint", "http")
 
-    def __init__(self, endpoint: Endpoint, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        http: httpx.AsyncClient,
+        *,
+        direct: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.http = http
+        self.direct = direct
 
     async def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         http_request, att = self.endpoint.start(request, ctx)
@@ -546,12 +562,33 @@ class AsyncHTTPTransport:
         async with asyncio.timeout(att.remaining) as att.timer:
             return await self._attempt(request, ctx, att, http_request)
 
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        direct = self.direct
+        if direct is None or self.http.is_closed:  # a closed client raises as httpx does
+            return await self.http.send(request, stream=True)
+        try:
+            response = await direct.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        if _httpx_log.isEnabledFor(logging.INFO):
+            _httpx_log.info(
+                'HTTP Request: %s %s "%s %d %s"',
+                request.method,
+                request.url,
+                response.http_version,
+                response.status_code,
+                response.reason_phrase,
+            )
+        return response
+
     async def _attempt(
         self, request: ChatRequest, ctx: CallContext, att: _Attempt, http_request: httpx.Request
     ) -> ChatResponse:
         ep = self.endpoint
         try:
-            response = await self.http.send(http_request, stream=True)
+            response = await self._send(http_request)
         except BaseException as exc:  # CancelledError too: a cancelled attempt is recorded
             if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise

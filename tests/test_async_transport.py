@@ -9,6 +9,7 @@ records and replays its traffic (through its aiohttp patcher) with the key scrub
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,72 @@ def test_vcrpy_records_and_replays_the_default_transport(tmp_path: Path) -> None
         assert cas.play_count == 2
     assert replayed == recorded
     assert recorded[0]
+
+
+_COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "gpt-4o-mini",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+
+
+def test_own_client_sends_straight_through_its_transport(caplog: pytest.LogCaptureFixture) -> None:
+    # An own client (transport given or aiohttp's default) skips AsyncClient.send: the wire
+    # request must be the one send would have sent, and what send adds must still be there.
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/fail"):
+            raise httpx.ConnectError("refused")  # no request attached, as aiohttp's mapping
+        return httpx.Response(200, json=_COMPLETION)  # no request attached either
+
+    mock = httpx.MockTransport(answer)
+    direct = AsyncClient("openai", base_url="https://h.test/v1", api_key=KEY, transport=mock)
+    via_send = AsyncClient(
+        "openai",
+        base_url="https://h.test/v1",
+        api_key=KEY,
+        http_client=httpx.AsyncClient(transport=mock),
+    )
+    assert direct._transport.direct is mock
+    assert via_send._transport.direct is None  # an injected client is used exactly as given
+
+    async def go() -> None:
+        caplog.set_level(logging.INFO, logger="httpx")
+        for client in (direct, via_send):
+            assert (await client.chat(model="gpt-4o-mini", messages=MSGS)).text == "hi"
+        req = httpx.Request("POST", "https://h.test/v1/fail")
+        with pytest.raises(httpx.ConnectError) as info:
+            await direct._transport._send(req)
+        assert info.value.request is req
+        ok = await direct._transport._send(httpx.Request("POST", "https://h.test/v1/x"))
+        assert ok.request is seen[-1]
+        await ok.aclose()
+        assert ok.is_closed
+        await direct.aclose()
+        with pytest.raises(RuntimeError, match="client has been closed"):
+            await direct.chat(model="gpt-4o-mini", messages=MSGS)
+
+    asyncio.run(go())
+    a, b = seen[0], seen[1]
+    assert a.headers.multi_items() == b.headers.multi_items()  # host, content-length, auth...
+    assert {"host", "content-length", "authorization"} <= set(a.headers.keys())
+    assert a.content == b.content
+    assert a.extensions["timeout"] == b.extensions["timeout"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert sum("HTTP Request: POST https://h.test/v1/chat/completions" in m for m in lines) == 2
+
+
+def test_send_is_kept_where_httpx_adds_something(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Credentials in base_url become an Authorization header only in AsyncClient.send; a proxy
+    # from the environment lives in the client's mounts, not in a transport we hold.
+    userinfo = AsyncClient("compatible", base_url="https://u:p@h.test/v1", api_key=KEY)
+    assert userinfo._transport.direct is None
+    assert AsyncClient("openai", api_key=KEY)._transport.direct is not None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert AsyncClient("openai", api_key=KEY)._transport.direct is None
