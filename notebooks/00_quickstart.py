@@ -138,6 +138,12 @@ print("naive:")
 print(naive[cols].to_string(index=False))
 print("\npattern:")
 print(pattern[cols].to_string(index=False))
+waits = pattern.loc[pattern["kind"] == "attempt", "retry_delay"].dropna().tolist()
+call = pattern[pattern["kind"] == "call"].iloc[0]
+print(
+    f"\npattern waited {', '.join(f'{w:g} s' for w in waits)} between attempts and the call "
+    f"{'succeeded' if call['ok'] else 'failed'} after {call['latency']:.1f} virtual seconds"
+)
 
 # %%
 fig, (left, right) = figure(2, title="One call against a recorded 429 rate limit", sharex=True)
@@ -149,15 +155,16 @@ prov = load_cassette(ra_path).meta.provenance
 source(fig, f"replayed cassette openai/retry-after (scenario {prov.scenario}, seed {prov.seed})")
 
 # %% [markdown]
-# The pattern waited the server's `retry-after` (1 s) twice — not less (that buys another 429),
-# not a fixed 5 s (that wastes the user's time) — and the call succeeded after 2.6 virtual
-# seconds. The `retry_decision` column records *why* each attempt was or was not retried.
+# The pattern waited exactly what the server's `retry-after` asked (the waits printed above) —
+# not less (that buys another 429), not a fixed 5 s (that wastes the user's time) — and the
+# call succeeded. The `retry_decision` column records *why* each attempt was or was not
+# retried.
 
 # %% [markdown]
 # ## 3. Every transient failure in the catalogue, across providers
 #
 # The same comparison over every recorded transient failure: 429 with `retry-after`, a burst of
-# 500/502/503, Anthropic's 529, a hung request that hit the read timeout, and a stream that died
+# 5xx, Anthropic's 529, a hung request that hit the read timeout, and a stream that died
 # mid-way — for each provider the catalogue recorded it for. Plus two **permanent** failures
 # (`401` bad key, `insufficient_quota`) that the pattern must *not* retry.
 
@@ -217,16 +224,26 @@ right.set_ylabel("")
 right.set_title("what it cost: attempts per call")
 right.invert_yaxis()
 source(fig, f"replayed cassettes {', '.join(sorted(results['cassette'].unique()))}")
+for kind, part in results.groupby("kind"):
+    tally = part.groupby("policy")[["succeeded", "calls", "attempts"]].sum()
+    print(
+        f"{kind}: "
+        + "; ".join(
+            f"{policy} {row.succeeded}/{row.calls} calls succeeded with {row.attempts} "
+            f"attempts ({row.attempts / row.calls:.2f} per call)"
+            for policy, row in tally.iterrows()
+        )
+    )
 
 # %% [markdown]
 # Read the two panels together:
 #
 # * **Transient** failures (top five): naive fails every call; the pattern recovers them at the
-#   price of a few extra attempts (and the waits shown in section 2).
+#   price of a few extra attempts (and the waits shown in section 2) — the tally printed above.
 # * **Permanent** failures (`auth`, `insufficient-quota`): both fail, and the pattern spends
-#   exactly **one** attempt — retrying a bad key or an empty account cannot help, so llmkit
-#   classifies them (`ErrorKind.AUTH`, `ErrorKind.QUOTA_EXHAUSTED`) as not retryable and fails
-#   fast with a typed error you can route on:
+#   exactly **one** attempt per call (printed above) — retrying a bad key or an empty account
+#   cannot help, so llmkit classifies them (`ErrorKind.AUTH`, `ErrorKind.QUOTA_EXHAUSTED`) as
+#   not retryable and fails fast with a typed error you can route on:
 
 # %%
 with replay(cassette("openai", "insufficient-quota"), clock=VirtualClock()) as rec:
@@ -267,9 +284,9 @@ with replay(cassette("openai", "insufficient-quota"), clock=VirtualClock()) as r
 #
 # ## Exercises
 #
-# 1. Replay `openai/5xx-burst` with `retry=2`, `3` and `4`. Which is the smallest that
-#    recovers the call? (The cassette was recorded with 4; a replay cannot invent a fifth
-#    attempt — what error do you get if you ask for 5, and why is that the right behaviour?)
+# 1. Replay `openai/5xx-burst` with `replay_frame(path, retry=n)` for `n` = 2, 3, 4 and 5.
+#    Which is the smallest `n` that recovers the call? Why does `retry=5` still send only four
+#    attempts? (`load_cassette(path).meta.notes` says how the cassette was recorded.)
 # 2. Replay `anthropic/overloaded-529` and print `exc.kind` for the naive run. How does llmkit
 #    name Anthropic's 529 and OpenAI's 503 — the same kind or different ones? Why does that
 #    matter for dashboards?
