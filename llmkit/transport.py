@@ -482,17 +482,34 @@ class AsyncChatStream(_StreamState):
 class HTTPTransport:
     """The sync innermost handler: ``transport(request, ctx) -> ChatResponse``."""
 
-    __slots__ = ("endpoint", "http")
+    __slots__ = ("direct", "endpoint", "http")
 
-    def __init__(self, endpoint: Endpoint, http: httpx.Client) -> None:
+    def __init__(
+        self, endpoint: Endpoint, http: httpx.Client, *, direct: httpx.BaseTransport | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.http = http
+        self.direct = direct
+        """As :class:`AsyncHTTPTransport`'s ``direct``."""
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        direct = self.direct
+        if direct is None or self.http.is_closed:  # a closed client raises as httpx does
+            return self.http.send(request, stream=True)
+        try:
+            response = direct.handle_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        _log_sent(request, response)
+        return response
 
     def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
         ep = self.endpoint
         http_request, att = ep.start(request, ctx)
         try:
-            response = self.http.send(http_request, stream=True)
+            response = self._send(http_request)
         except Exception as exc:
             if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise
@@ -572,15 +589,7 @@ class AsyncHTTPTransport:
             exc.request = request
             raise
         response.request = request
-        if _httpx_log.isEnabledFor(logging.INFO):
-            _httpx_log.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                request.method,
-                request.url,
-                response.http_version,
-                response.status_code,
-                response.reason_phrase,
-            )
+        _log_sent(request, response)
         return response
 
     async def _attempt(
@@ -657,6 +666,19 @@ class _BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _log_sent(request: httpx.Request, response: httpx.Response) -> None:
+    """The line httpx's ``send`` logs for each request, for a direct send."""
+    if _httpx_log.isEnabledFor(logging.INFO):
+        _httpx_log.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
 
 
 def _deliver(ctx: CallContext, stream: _StreamState) -> None:

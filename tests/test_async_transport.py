@@ -196,3 +196,34 @@ def test_send_is_kept_where_httpx_adds_something(monkeypatch: pytest.MonkeyPatch
     assert AsyncClient("openai", api_key=KEY)._transport.direct is not None
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     assert AsyncClient("openai", api_key=KEY)._transport.direct is None
+
+
+def test_sync_own_client_sends_straight_through_its_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=_COMPLETION)
+
+    mock = httpx.MockTransport(answer)
+    direct = Client("openai", base_url="https://h.test/v1", api_key=KEY, transport=mock)
+    plain = httpx.Client(transport=mock)
+    via_send = Client("openai", base_url="https://h.test/v1", api_key=KEY, http_client=plain)
+    assert direct._transport.direct is mock
+    assert via_send._transport.direct is None
+    for client in (direct, via_send):
+        assert client.chat(model="gpt-4o-mini", messages=MSGS).text == "hi"
+    assert seen[0].headers.multi_items() == seen[1].headers.multi_items()
+    assert seen[0].content == seen[1].content
+    ok = direct._transport._send(httpx.Request("POST", "https://h.test/v1/x"))
+    assert ok.request is seen[-1]
+    direct.close()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        direct.chat(model="gpt-4o-mini", messages=MSGS)
+    plain.close()
+    # By default: the transport httpx.Client() would make, held; a proxy keeps send.
+    assert isinstance(Client("openai", api_key=KEY)._transport.direct, httpx.HTTPTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert Client("openai", api_key=KEY)._transport.direct is None
