@@ -94,6 +94,7 @@ def replay_pair(*, fallback: bool) -> pd.DataFrame:
                 api_key=None,
                 clock=clock,
                 retry=2,
+                seed=1,  # reproducible jitter
             )
             chain = [
                 Target("openai", provider="openai"),
@@ -107,6 +108,7 @@ def replay_pair(*, fallback: bool) -> pd.DataFrame:
             api_key=None,
             clock=clock,
             retry=2,
+            seed=0,  # reproducible jitter
             telemetry=sink,
             layers=layers,
         )
@@ -384,6 +386,7 @@ async def support_bot(*, degrade: bool, n: int = 90, seed: int = 0) -> pd.DataFr
         base_url="http://127.0.0.1/v1",
         api_key="sim-placeholder",  # the simulator wants a key; this is not a secret
         clock=clock,
+        seed=seed,
         telemetry=sink,
         retry=2,
         deadline=10.0,

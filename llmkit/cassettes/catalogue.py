@@ -192,7 +192,7 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
     ),
     Entry(
         "5xx-burst",
-        "500/502/503 three times, then success (4 attempts).",
+        "Three 5xx answers (a seeded mix of 500, 502, 503), then success (4 attempts).",
         _sc("5xx-burst"),
         _one(),
         attempts=4,

@@ -105,7 +105,7 @@ for _s in (
     ),
     Scenario(
         "5xx-burst",
-        "The first 3 requests get 500, 502, 503 (seeded mix), then OK.",
+        "The first 3 requests get a seeded mix of 500, 502 and 503, then OK.",
         faults=(
             FaultRule((Fault.SERVER_ERROR, Fault.BAD_GATEWAY, Fault.UNAVAILABLE), requests=(0, 3)),
         ),
