@@ -13,13 +13,14 @@ so a retried request gets the same answer and a streamed one reassembles to the 
 
 from __future__ import annotations
 
+import gzip as _gzip
 import json
 import random
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from llmkit.clock import Clock, system_clock
@@ -174,6 +175,42 @@ def _cut(events: list[tuple[int, bytes]], after_tokens: int) -> int:
     return max(0, len(events) - 2)
 
 
+_CACHE_MIN = 1024
+"""Prompt tokens below which no provider caches."""
+_CACHE_STEP = 128
+"""OpenAI caches in 128-token steps past 1024 (a real 1220-token prompt read 1152)."""
+_CACHE_SLOTS = 100_000
+"""Prefixes remembered per simulator; the oldest are forgotten first (deterministic)."""
+
+
+def _accepts_gzip(headers: Mapping[str, str]) -> bool:
+    for part in (_header(headers, "accept-encoding") or "").lower().split(","):
+        name, _, q = part.strip().partition(";")
+        if name.strip() == "gzip" and q.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
+def _gzipped(plan: SimResponse) -> SimResponse:
+    """The same plan with a gzip body: each chunk sync-flushed so a stream stays incremental,
+    and the gzip trailer only when the body ends cleanly. A ``content-length`` (reset
+    mid-body) keeps its plain size, still more than is sent."""
+    if not plan.headers_sent or not plan.chunks:
+        return plan
+    if len(plan.chunks) == 1 and plan.abort is None:
+        only = plan.chunks[0]
+        chunks = [Chunk(only.delay, _gzip.compress(only.data, 6, mtime=0))]
+    else:
+        z = zlib.compressobj(6, zlib.DEFLATED, 31)
+        chunks = [
+            Chunk(c.delay, z.compress(c.data) + z.flush(zlib.Z_SYNC_FLUSH)) for c in plan.chunks
+        ]
+        if plan.abort is None:
+            chunks[-1] = Chunk(chunks[-1].delay, chunks[-1].data + z.flush(zlib.Z_FINISH))
+    headers = (*plan.headers, ("content-encoding", "gzip"))
+    return replace(plan, headers=headers, chunks=tuple(chunks))
+
+
 def _corrupt(event: bytes) -> bytes:
     """The same SSE event with its JSON cut in half (still a complete event)."""
     head, sep, data = event.rstrip(b"\n").rpartition(b"data: ")
@@ -201,6 +238,8 @@ class Simulator:
         self._n = 0
         self._lock = threading.Lock()
         self._limiters: dict[str, RateLimiter] = {}
+        self._prefixes: dict[tuple[str, str, int, int], None] = {}
+        """Prompt prefixes seen (provider, model, length, crc32): the prompt cache."""
         self.outcomes: Counter[str] = Counter()
         """How many responses of each kind: ``"200"``, ``"429"``, ``"hang"``, ..."""
 
@@ -215,6 +254,14 @@ class Simulator:
     # ------------------------------------------------------------------------- entry point
 
     def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> SimResponse:
+        plan = self._handle(method, path, headers, body)
+        if self.scenario.gzip and _accepts_gzip(headers):
+            return _gzipped(plan)
+        return plan
+
+    def _handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> SimResponse:
         path = path.split("?", 1)[0]
@@ -295,7 +342,7 @@ class Simulator:
             lim = self._limiters.get(wire.provider)
             if lim is None:
                 lim = self._limiters[wire.provider] = RateLimiter(sc.limits, t)
-            adm = lim.admit(input_tokens + comp.output_tokens, t)
+            adm = lim.admit(input_tokens + comp.billed_output, t)
         ctx.adm = adm
         timing = sc.latency.sample(rng, prof)
         if not adm.allowed:
@@ -337,13 +384,50 @@ class Simulator:
             )
         if fault is Fault.MIDSTREAM_ERROR and not call.stream:
             return self._reply(wire.error(ctx, Fault.SERVER_ERROR), timing.ttft, fault)
+        ctx.cache_read, ctx.cache_write = self._cache(wire.provider, call, input_tokens)
         if call.stream:
+            opts = call.raw.get("stream_options")
+            asked = opts.get("include_obfuscation") if isinstance(opts, dict) else None
+            ctx.obfuscate = sc.obfuscation if asked is None else bool(asked)
             return self._stream(wire, ctx, timing, fault=fault, after=after, hang=hang)
         return self._json(wire, ctx, timing, fault)
 
+    def _cache(self, provider: str, call: Call, input_tokens: int) -> tuple[int, int]:
+        """(read, written) prompt-cache tokens for this request, remembering its prefixes.
+
+        OpenAI and OpenRouter cache any repeated prefix of 1024+ tokens by themselves, in
+        128-token steps; Anthropic caches only up to the last ``cache_control`` mark, and
+        reports the first sight of it as a cache write."""
+        prompt = call.prompt
+        if call.cache_prefix is None:
+            if provider == "anthropic" or input_tokens < _CACHE_MIN:
+                return 0, 0
+            steps = range(_CACHE_MIN, len(prompt) // 4 + 1, _CACHE_STEP)
+            keys = [(provider, call.model, n, zlib.crc32(prompt[: n * 4].encode())) for n in steps]
+            with self._lock:
+                read = max((k[2] for k in keys if k in self._prefixes), default=0)
+                self._remember(keys)
+            return read, 0
+        prefix = prompt[: call.cache_prefix]
+        tokens = count_tokens(prefix)
+        if tokens < _CACHE_MIN:
+            return 0, 0
+        key = (provider, call.model, tokens, zlib.crc32(prefix.encode()))
+        with self._lock:
+            seen = key in self._prefixes
+            self._remember([key])
+        return (tokens, 0) if seen else (0, tokens)
+
+    def _remember(self, keys: list[tuple[str, str, int, int]]) -> None:
+        for k in keys:
+            self._prefixes.pop(k, None)
+            self._prefixes[k] = None
+        while len(self._prefixes) > _CACHE_SLOTS:
+            del self._prefixes[next(iter(self._prefixes))]
+
     def _json(self, wire: _Wire, ctx: Ctx, timing: Timing, fault: Fault | None) -> SimResponse:
         assert ctx.comp is not None
-        total = timing.ttft + ctx.comp.output_tokens * timing.per_token
+        total = timing.ttft + ctx.comp.billed_output * timing.per_token
         ctx.processing_ms = round(total * 1000)
         body = wire.json(ctx)
         headers = wire.headers(ctx)

@@ -106,6 +106,16 @@ class Call:
     last_is_tool_result: bool = False
     include_usage: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
+    """Reasoning effort (``minimal``, ``low``, ``medium``, ``high``) for a reasoning model or
+    a request that asks to think; None for a plain model. Its tokens are billed as output."""
+    reasoning_budget: int | None = None
+    """Upper bound on reasoning tokens (Anthropic ``budget_tokens``, OpenRouter ``max_tokens``)."""
+    show_reasoning: bool = False
+    """Whether the wire returns the reasoning text (Anthropic, OpenRouter) or only counts it."""
+    cache_prefix: int | None = None
+    """Characters of ``prompt`` the request marks cacheable (Anthropic ``cache_control``);
+    None means the provider caches any repeated prefix on its own (OpenAI, OpenRouter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +129,23 @@ class Completion:
     tool_name: str | None = None
     tool_args: str = ""
     """JSON arguments of the tool call, if any."""
+    reasoning_tokens: int = 0
+    """Hidden or shown thinking, billed on top of ``output_tokens`` (the visible answer)."""
+    reasoning_pieces: tuple[str, ...] = ()
+    """The thinking text, one piece per reasoning token, when the wire shows it."""
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_pieces)
+
+    @property
+    def billed_output(self) -> int:
+        """Output tokens as usage reports them: the answer plus the reasoning."""
+        return self.output_tokens + self.reasoning_tokens
 
 
 def count_tokens(text: str) -> int:
@@ -187,21 +210,47 @@ def _wanted_tool(call: Call, last_user: str) -> ToolSpec | None:
     return None
 
 
+_EFFORT_MEDIAN = {"minimal": 8, "low": 32, "medium": 96, "high": 256}
+"""Median reasoning tokens per effort (real: o3-mini high ~64 on a one-liner, gpt-5-mini
+medium ~700 on an essay); a lognormal spread around it."""
+
+
+def _reasoning(call: Call, rng: random.Random) -> tuple[int, tuple[str, ...]]:
+    """How many tokens the model thinks, and (if shown) what it thinks, capped by the
+    thinking budget and leaving at least one token of ``max_tokens`` for the answer."""
+    if call.reasoning is None or call.reasoning == "none":
+        return 0, ()
+    median = _EFFORT_MEDIAN.get(call.reasoning, _EFFORT_MEDIAN["medium"])
+    r = max(1, round(rng.lognormvariate(math.log(median), 0.6)))
+    if call.reasoning_budget is not None:
+        r = min(r, call.reasoning_budget)
+    if call.max_tokens is not None:
+        r = min(r, max(0, call.max_tokens - 1))
+    if not call.show_reasoning or r == 0:
+        return r, ()
+    words = [VOCAB[i] for i in rng.choices(range(len(VOCAB)), k=r)]
+    return r, tuple([words[0].capitalize()] + [" " + w for w in words[1:]])
+
+
 def complete(
     call: Call, rng: random.Random, *, median_tokens: int, last_user: str, input_tokens: int
 ) -> Completion:
     """Draw the answer. ``rng`` should be seeded from the scenario seed and the request."""
+    r, thought = _reasoning(call, random.Random(rng.random())) if call.reasoning else (0, ())
     tool = _wanted_tool(call, last_user)
     if tool is not None:
         args = json.dumps(_args_for(tool.parameters, rng), separators=(",", ":"))
         n = count_tokens(args) + 5
-        return Completion((), "tool_calls", input_tokens, n, tool.name, args)
+        return Completion((), "tool_calls", input_tokens, n, tool.name, args, r, thought)
     n = max(1, round(rng.lognormvariate(math.log(median_tokens), 0.5)))
     finish = "stop"
-    if call.max_tokens is not None and n > call.max_tokens:
-        n, finish = call.max_tokens, "length"
+    room = None if call.max_tokens is None else call.max_tokens - r
+    if room is not None and n > room:
+        n, finish = room, "length"
     words = [VOCAB[i] for i in rng.choices(range(len(VOCAB)), k=n)]
     pieces = [words[0].capitalize()] + [" " + w for w in words[1:]]
     if finish == "stop":
         pieces[-1] += "."
-    return Completion(tuple(pieces), finish, input_tokens, n)
+    return Completion(
+        tuple(pieces), finish, input_tokens, n, reasoning_tokens=r, reasoning_pieces=thought
+    )

@@ -32,6 +32,12 @@ class Scenario:
     limits: RateLimits = field(default_factory=RateLimits)
     faults: tuple[FaultRule, ...] = ()
     """Checked in order; the first rule that fires decides the request's fault."""
+    gzip: bool = False
+    """Gzip bodies (and set ``content-encoding``) when the request accepts it, as the real APIs
+    do. Off by default so recorded cassettes stay plain text."""
+    obfuscation: bool = False
+    """Pad OpenAI chat stream chunks with a random ``obfuscation`` string, as the real API does
+    unless ``stream_options.include_obfuscation`` is false (a request may also turn it on)."""
 
     def __post_init__(self) -> None:
         if not self.name:

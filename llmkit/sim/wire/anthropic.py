@@ -7,6 +7,7 @@ overload, and ``request_id`` inside error bodies.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -44,7 +45,10 @@ def parse(data: Any) -> tuple[Call, str]:
             if msgs is None
             else "messages: at least one message is required"
         )
-    texts = [text_of(data.get("system") or "")]
+    system = data.get("system") or ""
+    texts = [text_of(system)]
+    marked = _marked(system) or _marked(data.get("tools"))
+    cut = len(texts[0]) if marked else None
     last_user, last_tool = "", False
     for m in msgs:
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
@@ -54,6 +58,8 @@ def parse(data: Any) -> tuple[Call, str]:
         content = m.get("content")
         t = text_of(content)
         texts.append(t)
+        if _marked(content) or isinstance(m.get("cache_control"), dict):
+            cut = len("\n".join(texts))
         if m["role"] == "user":
             last_user = t
             last_tool = isinstance(content, list) and any(
@@ -64,6 +70,23 @@ def parse(data: Any) -> tuple[Call, str]:
         for t in data.get("tools") or ()
         if isinstance(t, dict) and isinstance(t.get("name"), str)
     )
+    if isinstance(data.get("cache_control"), dict):  # automatic: cache the whole prompt
+        cut = len("\n".join(texts))
+    thinking = data.get("thinking")
+    budget = None
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        b = thinking.get("budget_tokens")
+        if not isinstance(b, int) or isinstance(b, bool) or b < 1024:
+            raise Invalid(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
+        if max_tokens is not None and b >= max_tokens:
+            raise Invalid(
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+                "extended-thinking#max-tokens-and-context-window-size"
+            )
+        budget = b
     call = Call(
         "anthropic",
         "messages",
@@ -74,8 +97,20 @@ def parse(data: Any) -> tuple[Call, str]:
         tools,
         last_tool,
         True,
+        raw=data,
+        reasoning="medium" if budget is not None else None,
+        reasoning_budget=budget,
+        show_reasoning=budget is not None,
+        cache_prefix=cut,
     )
     return call, last_user
+
+
+def _marked(content: Any) -> bool:
+    """Whether any block of a system prompt, message content or tool list has cache_control."""
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and isinstance(b.get("cache_control"), dict) for b in content
+    )
 
 
 def new_ids(ctx: Ctx) -> None:
@@ -108,14 +143,23 @@ def headers(ctx: Ctx, *, stream: bool = False) -> list[tuple[str, str]]:
     return h
 
 
+def _uncached(ctx: Ctx) -> int:
+    """Anthropic's ``input_tokens``: only what was neither read from nor written to the cache."""
+    assert ctx.comp is not None
+    return ctx.comp.input_tokens - ctx.cache_read - ctx.cache_write
+
+
 def _usage(ctx: Ctx, output: int) -> dict[str, Any]:
     c = ctx.comp
     assert c is not None
     return {
-        "input_tokens": c.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "input_tokens": _uncached(ctx),
+        "cache_creation_input_tokens": ctx.cache_write,
+        "cache_read_input_tokens": ctx.cache_read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": ctx.cache_write,
+            "ephemeral_1h_input_tokens": 0,
+        },
         "output_tokens": output,
         "service_tier": "standard",
     }
@@ -139,6 +183,8 @@ def message_json(ctx: Ctx) -> bytes:
         ]
     else:
         content = [{"type": "text", "text": c.text}]
+    if c.reasoning_pieces:
+        content.insert(0, {"type": "thinking", "thinking": c.reasoning, "signature": _sig(ctx)})
     body = {
         "model": ctx.model,
         "id": ctx.resp_id,
@@ -147,9 +193,14 @@ def message_json(ctx: Ctx) -> bytes:
         "content": content,
         "stop_reason": _STOP[c.finish],
         "stop_sequence": None,
-        "usage": _usage(ctx, c.output_tokens),
+        "usage": _usage(ctx, c.billed_output),
     }
     return dumps(body).encode()
+
+
+def _sig(ctx: Ctx) -> str:
+    """An opaque thinking signature (base64, as the real ones are)."""
+    return base64.b64encode(ctx.rng.randbytes(180)).decode()
 
 
 def message_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
@@ -169,6 +220,10 @@ def message_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
         },
     }
     out: list[tuple[int, bytes]] = [(0, sse(dumps(start)[:-1] + _PAD + "}", "message_start"))]
+    at = 0
+    if c.reasoning_pieces:
+        out += _thinking_events(ctx)
+        at = 1
     if c.tool_name is not None:
         block: dict[str, Any] = {
             "type": "tool_use",
@@ -182,41 +237,68 @@ def message_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
         (
             0,
             sse(
-                dumps({"type": "content_block_start", "index": 0, "content_block": block}),
+                dumps({"type": "content_block_start", "index": at, "content_block": block}),
                 "content_block_start",
             ),
         )
     )
-    out.append((0, b'event: ping\ndata: {"type": "ping"}\n\n'))
+    if not at:
+        out.append((0, b'event: ping\ndata: {"type": "ping"}\n\n'))
     if c.tool_name is not None:
         parts = split_args(c.tool_args)
         share = max(1, c.output_tokens // len(parts))
         for p in parts:
             d = {
                 "type": "content_block_delta",
-                "index": 0,
+                "index": at,
                 "delta": {"type": "input_json_delta", "partial_json": p},
             }
             out.append((share, sse(dumps(d), "content_block_delta")))
     else:
-        pre = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+        pre = f'{{"type":"content_block_delta","index":{at},"delta":{{"type":"text_delta","text":'
         for piece in c.pieces:
             out.append((1, sse(pre + dumps(piece) + "}}", "content_block_delta")))
     out.append(
-        (0, sse('{"type":"content_block_stop","index":0' + _PAD + "}", "content_block_stop"))
+        (0, sse(f'{{"type":"content_block_stop","index":{at}' + _PAD + "}", "content_block_stop"))
     )
     delta = {
         "type": "message_delta",
         "delta": {"stop_reason": _STOP[c.finish], "stop_sequence": None},
         "usage": {
-            "input_tokens": c.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": c.output_tokens,
+            "input_tokens": _uncached(ctx),
+            "cache_creation_input_tokens": ctx.cache_write,
+            "cache_read_input_tokens": ctx.cache_read,
+            "output_tokens": c.billed_output,
         },
     }
     out.append((0, sse(dumps(delta), "message_delta")))
     out.append((0, sse('{"type":"message_stop"' + _PAD + "}", "message_stop")))
+    return out
+
+
+def _thinking_events(ctx: Ctx) -> list[tuple[int, bytes]]:
+    """Block 0 of an extended-thinking stream: thinking deltas, then one signature delta."""
+    c = ctx.comp
+    assert c is not None
+    start = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+    }
+    out = [
+        (0, sse(dumps(start)[:-1] + _PAD + "}", "content_block_start")),
+        (0, b'event: ping\ndata: {"type": "ping"}\n\n'),
+    ]
+    pre = '{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":'
+    for piece in c.reasoning_pieces:
+        out.append((1, sse(pre + dumps(piece) + "}}", "content_block_delta")))
+    sig = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "signature_delta", "signature": _sig(ctx)},
+    }
+    out.append((0, sse(dumps(sig), "content_block_delta")))
+    out.append((0, sse('{"type":"content_block_stop","index":0}', "content_block_stop")))
     return out
 
 

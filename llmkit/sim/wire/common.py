@@ -29,10 +29,13 @@ class Ctx:
 
     __slots__ = (
         "adm",
+        "cache_read",
+        "cache_write",
         "call",
         "comp",
         "created",
         "model",
+        "obfuscate",
         "processing_ms",
         "provider",
         "request_id",
@@ -55,6 +58,11 @@ class Ctx:
         self.processing_ms = 0
         self.adm: Admission | None = None
         self.retry_after: float | None = None
+        self.cache_read = 0
+        """Prompt tokens served from the prompt cache (included in ``comp.input_tokens``)."""
+        self.cache_write = 0
+        """Prompt tokens written to the cache (Anthropic reports them apart)."""
+        self.obfuscate = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +140,24 @@ def opt_int(data: dict[str, Any], *names: str) -> int | None:
                 f"Invalid '{name}': integer below minimum value.", name, "integer_below_min_value"
             )
         return v
+    return None
+
+
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def reasoning_model(model: str) -> bool:
+    """OpenAI's reasoning families (also behind an OpenRouter ``vendor/`` prefix)."""
+    return model.rsplit("/", 1)[-1].startswith(_REASONING_PREFIXES)
+
+
+def effort(value: Any) -> str | None:
+    """The effort a ``reasoning_effort`` string or a ``reasoning`` object asks for."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if value.get("enabled") is False:
+            return "none"
+        e = value.get("effort")
+        return e if isinstance(e, str) else "medium"
     return None

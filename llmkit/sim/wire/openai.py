@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from llmkit.sim.faults import Fault
@@ -14,8 +15,10 @@ from llmkit.sim.wire.common import (
     Reply,
     alnum_id,
     dumps,
+    effort,
     hex_id,
     opt_int,
+    reasoning_model,
     require_model,
     split_args,
     sse,
@@ -70,6 +73,14 @@ def parse_chat(data: Any, provider: str = "openai") -> tuple[Call, str]:
         if m["role"] == "user":
             last_user = t
     opts = data.get("stream_options")
+    think = effort(data.get("reasoning_effort")) or effort(data.get("reasoning"))
+    budget, show = None, False
+    if provider == "openrouter" and isinstance(data.get("reasoning"), dict):
+        r = data["reasoning"]
+        budget = r.get("max_tokens") if isinstance(r.get("max_tokens"), int) else None
+        show = not r.get("exclude")
+    if think is None and reasoning_model(model):
+        think, show = "medium", provider == "openrouter"
     call = Call(
         provider=provider,
         api="chat",
@@ -80,6 +91,10 @@ def parse_chat(data: Any, provider: str = "openai") -> tuple[Call, str]:
         tools=_chat_tools(data.get("tools")),
         last_is_tool_result=msgs[-1].get("role") == "tool",
         include_usage=isinstance(opts, dict) and bool(opts.get("include_usage")),
+        raw=data,
+        reasoning=think,
+        reasoning_budget=budget,
+        show_reasoning=show and think != "none",
     )
     return call, last_user
 
@@ -120,6 +135,8 @@ def parse_responses(data: Any) -> tuple[Call, str]:
         tools=tools,
         last_is_tool_result=last_tool,
         include_usage=True,
+        raw=data,
+        reasoning=effort(data.get("reasoning")) or ("medium" if reasoning_model(model) else None),
     )
     return call, last_user
 
@@ -164,11 +181,11 @@ def _usage(ctx: Ctx) -> dict[str, Any]:
     assert c is not None
     return {
         "prompt_tokens": c.input_tokens,
-        "completion_tokens": c.output_tokens,
-        "total_tokens": c.input_tokens + c.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens": c.billed_output,
+        "total_tokens": c.input_tokens + c.billed_output,
+        "prompt_tokens_details": {"cached_tokens": ctx.cache_read, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": c.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -238,14 +255,15 @@ def chat_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
             ],
             "refusal": None,
         }
-        out.append((1, sse(head + dumps(first) + tail)))
+        out.append((1 + c.reasoning_tokens, sse(head + dumps(first) + tail)))
         parts = split_args(c.tool_args)
         share = max(1, c.output_tokens // len(parts))
         for p in parts:
             d = {"tool_calls": [{"index": 0, "function": {"arguments": p}}]}
             out.append((share, sse(head + dumps(d) + tail)))
     else:
-        out.append((0, sse(head + '{"role":"assistant","content":"","refusal":null}' + tail)))
+        role = '{"role":"assistant","content":"","refusal":null}'
+        out.append((c.reasoning_tokens, sse(head + role + tail)))
         for piece in c.pieces:
             out.append((1, sse(head + '{"content":' + dumps(piece) + "}" + tail)))
     fin = tail.replace('"finish_reason":null', f'"finish_reason":"{_FINISH[c.finish]}"')
@@ -257,8 +275,19 @@ def chat_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
             f'"system_fingerprint":"fp_llmkitsim","choices":[],"usage":{dumps(_usage(ctx))}}}'
         )
         out.append((0, sse(u)))
+    if ctx.obfuscate:
+        out = [(n, _obfuscated(ctx, data)) for n, data in out]
     out.append((0, b"data: [DONE]\n\n"))
     return out
+
+
+_OBF = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _obfuscated(ctx: Ctx, event: bytes) -> bytes:
+    """The chunk with OpenAI's ``obfuscation`` padding (random length, hides token sizes)."""
+    pad = "".join(ctx.rng.choices(_OBF, k=ctx.rng.randint(1, 15)))
+    return event[:-3] + b',"obfuscation":"' + pad.encode() + b'"}\n\n'
 
 
 # ----------------------------------------------------------------------------- responses
@@ -269,10 +298,10 @@ def _resp_usage(ctx: Ctx) -> dict[str, Any]:
     assert c is not None
     return {
         "input_tokens": c.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": c.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": c.input_tokens + c.output_tokens,
+        "input_tokens_details": {"cached_tokens": ctx.cache_read},
+        "output_tokens": c.billed_output,
+        "output_tokens_details": {"reasoning_tokens": c.reasoning_tokens},
+        "total_tokens": c.input_tokens + c.billed_output,
     }
 
 
@@ -321,7 +350,7 @@ def _response(ctx: Ctx, output: list[dict[str, Any]], *, final: bool) -> dict[st
         "output": output,
         "parallel_tool_calls": True,
         "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": ctx.call.reasoning, "summary": None},
         "service_tier": "default",
         "store": False,
         "temperature": 1.0,
@@ -344,15 +373,35 @@ def _item_ids(ctx: Ctx) -> tuple[str, str]:
     return "msg_" + hex_id(ctx.rng, 25), ""
 
 
+def _reasoning_item(ctx: Ctx) -> dict[str, Any] | None:
+    """The ``reasoning`` output item a reasoning model puts before its answer: no text (the
+    summary is opt-in), the opaque ``encrypted_content`` only when ``include`` asks for it."""
+    c, call = ctx.comp, ctx.call
+    assert c is not None
+    assert call is not None
+    if not c.reasoning_tokens:
+        return None
+    item: dict[str, Any] = {"id": "rs_" + hex_id(ctx.rng, 25), "type": "reasoning", "summary": []}
+    include = call.raw.get("include")
+    if isinstance(include, list) and "reasoning.encrypted_content" in include:
+        blob = base64.urlsafe_b64encode(ctx.rng.randbytes(12 * c.reasoning_tokens + 64))
+        item["encrypted_content"] = "gAAAAAB" + blob.decode()
+    return item
+
+
 def responses_json(ctx: Ctx) -> bytes:
+    rs = _reasoning_item(ctx)
     item_id, cid = _item_ids(ctx)
-    return dumps(_response(ctx, [_item(ctx, item_id, cid, done=True)], final=True)).encode()
+    output = [_item(ctx, item_id, cid, done=True)]
+    return dumps(_response(ctx, output if rs is None else [rs, *output], final=True)).encode()
 
 
 def responses_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
     c = ctx.comp
     assert c is not None
+    rs = _reasoning_item(ctx)
     item_id, cid = _item_ids(ctx)
+    oi = 0 if rs is None else 1
     out: list[tuple[int, bytes]] = []
     seq = 0
 
@@ -364,9 +413,12 @@ def responses_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
 
     ev("response.created", {"response": _response(ctx, [], final=False)})
     ev("response.in_progress", {"response": _response(ctx, [], final=False)})
+    if rs is not None:
+        ev("response.output_item.added", {"item": rs, "output_index": 0}, c.reasoning_tokens)
+        ev("response.output_item.done", {"item": rs, "output_index": 0})
     ev(
         "response.output_item.added",
-        {"item": _item(ctx, item_id, cid, done=False), "output_index": 0},
+        {"item": _item(ctx, item_id, cid, done=False), "output_index": oi},
     )
     if c.tool_name is not None:
         parts = split_args(c.tool_args)
@@ -374,21 +426,21 @@ def responses_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
         for p in parts:
             ev(
                 "response.function_call_arguments.delta",
-                {"delta": p, "item_id": item_id, "output_index": 0},
+                {"delta": p, "item_id": item_id, "output_index": oi},
                 share,
             )
         ev(
             "response.function_call_arguments.done",
-            {"arguments": c.tool_args, "item_id": item_id, "output_index": 0},
+            {"arguments": c.tool_args, "item_id": item_id, "output_index": oi},
         )
     else:
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
         ev(
             "response.content_part.added",
-            {"content_index": 0, "item_id": item_id, "output_index": 0, "part": part},
+            {"content_index": 0, "item_id": item_id, "output_index": oi, "part": part},
         )
         pre = '{"type":"response.output_text.delta","content_index":0,"delta":'
-        post = f',"item_id":"{item_id}","logprobs":[],"output_index":0,"sequence_number":'
+        post = f',"item_id":"{item_id}","logprobs":[],"output_index":{oi},"sequence_number":'
         for piece in c.pieces:
             data = f"{pre}{dumps(piece)}{post}{seq}}}"
             seq += 1
@@ -399,7 +451,7 @@ def responses_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
                 "content_index": 0,
                 "item_id": item_id,
                 "logprobs": [],
-                "output_index": 0,
+                "output_index": oi,
                 "text": c.text,
             },
         )
@@ -408,13 +460,13 @@ def responses_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
             {
                 "content_index": 0,
                 "item_id": item_id,
-                "output_index": 0,
+                "output_index": oi,
                 "part": {**part, "text": c.text},
             },
         )
     done_item = _item(ctx, item_id, cid, done=True)
-    ev("response.output_item.done", {"item": done_item, "output_index": 0})
-    final = _response(ctx, [done_item], final=True)
+    ev("response.output_item.done", {"item": done_item, "output_index": oi})
+    final = _response(ctx, [done_item] if rs is None else [rs, done_item], final=True)
     kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
     ev(kind, {"response": final})
     return out

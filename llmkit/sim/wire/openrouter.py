@@ -55,21 +55,29 @@ def _usage(ctx: Ctx) -> dict[str, Any]:
     assert c is not None
     fast = any(m in ctx.model for m in ("mini", "nano", "haiku", "flash"))
     pin, pout = _PRICES[fast]
-    cin, cout = c.input_tokens * pin, c.output_tokens * pout
+    cached = ctx.cache_read
+    cin = (c.input_tokens - cached) * pin + cached * pin / 10  # cache reads bill at ~10%
+    cout = c.billed_output * pout
     return {
         "prompt_tokens": c.input_tokens,
-        "completion_tokens": c.output_tokens,
-        "total_tokens": c.input_tokens + c.output_tokens,
+        "completion_tokens": c.billed_output,
+        "total_tokens": c.input_tokens + c.billed_output,
         "cost": round(cin + cout, 10),
         "is_byok": False,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "cost_details": {
             "upstream_inference_cost": None,
             "upstream_inference_prompt_cost": round(cin, 10),
             "upstream_inference_completions_cost": round(cout, 10),
         },
-        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": c.reasoning_tokens, "image_tokens": 0},
     }
+
+
+def _details(ctx: Ctx, text: str) -> list[dict[str, Any]]:
+    """``reasoning_details``: the same thinking, tagged with the upstream's format."""
+    fmt = "anthropic-claude-v1" if ctx.model.startswith("anthropic/") else "openai-responses-v1"
+    return [{"type": "reasoning.text", "text": text, "format": fmt, "index": 0}]
 
 
 def chat_json(ctx: Ctx) -> bytes:
@@ -79,8 +87,10 @@ def chat_json(ctx: Ctx) -> bytes:
         "role": "assistant",
         "content": c.text,
         "refusal": None,
-        "reasoning": None,
+        "reasoning": c.reasoning or None,
     }
+    if c.reasoning_pieces:
+        msg["reasoning_details"] = _details(ctx, c.reasoning)
     if c.tool_name is not None:
         msg["tool_calls"] = [
             {
@@ -121,6 +131,15 @@ def chat_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
     )
     tail = ',"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}'
     out: list[tuple[int, bytes]] = []
+    for piece in c.reasoning_pieces:
+        d: dict[str, Any] = {
+            "role": "assistant",
+            "content": "",
+            "reasoning": piece,
+            "reasoning_details": _details(ctx, piece),
+        }
+        out.append((1, sse(head + dumps(d) + tail)))
+    hidden = 0 if c.reasoning_pieces else c.reasoning_tokens  # ``exclude``: time, no text
     if c.tool_name is not None:
         parts = split_args(c.tool_args)
         share = max(1, c.output_tokens // len(parts))
@@ -136,7 +155,7 @@ def chat_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
                 }
             ],
         }
-        out.append((share, sse(head + dumps(first) + tail)))
+        out.append((share + hidden, sse(head + dumps(first) + tail)))
         for p in parts[1:]:
             d = {
                 "role": "assistant",
@@ -145,9 +164,12 @@ def chat_stream(ctx: Ctx) -> list[tuple[int, bytes]]:
             }
             out.append((share, sse(head + dumps(d) + tail)))
     else:
-        for piece in c.pieces:
+        for i, piece in enumerate(c.pieces):
             out.append(
-                (1, sse(head + '{"role":"assistant","content":' + dumps(piece) + "}" + tail))
+                (
+                    1 + (hidden if i == 0 else 0),
+                    sse(head + '{"role":"assistant","content":' + dumps(piece) + "}" + tail),
+                )
             )
     fin = tail.replace(
         '"finish_reason":null,"native_finish_reason":null',
