@@ -402,8 +402,11 @@ class Simulator:
         if call.cache_prefix is None:
             if provider == "anthropic" or input_tokens < _CACHE_MIN:
                 return 0, 0
-            steps = range(_CACHE_MIN, len(prompt) // 4 + 1, _CACHE_STEP)
-            keys = [(provider, call.model, n, zlib.crc32(prompt[: n * 4].encode())) for n in steps]
+            keys, crc, done = [], 0, 0
+            for n in range(_CACHE_MIN, len(prompt) // 4 + 1, _CACHE_STEP):
+                crc = zlib.crc32(prompt[done : n * 4].encode(), crc)  # running: O(prompt)
+                done = n * 4
+                keys.append((provider, call.model, n, crc))
             with self._lock:
                 read = max((k[2] for k in keys if k in self._prefixes), default=0)
                 self._remember(keys)
