@@ -16,7 +16,9 @@ way, so any transport -- real, fake or simulated on a virtual clock -- can honou
 
 httpx's read timeout bounds each socket read, not the whole body: for a stream it is the idle
 timeout between chunks (``Timeouts.stream_idle``), and the stream reader also checks the
-deadline after every chunk.
+deadline after every chunk. On the system clock a read in flight at the deadline is cut too:
+by ``asyncio.timeout`` (async) or by :mod:`llmkit.watchdog` shutting the socket down (sync,
+once the response headers are in).
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ one :class:`~llmkit.errors.LLMError`, never a raw httpx exception::
     DecodingError/TooManyRedirects -> InvalidResponseError
     a stream that ends without its terminal event -> InvalidResponseError (from the parser)
 
+Deadline on the real clock: an async attempt runs under ``asyncio.timeout``; a sync attempt,
+once its response headers are in, registers with :mod:`llmkit.watchdog`, which shuts its
+socket down at the deadline so a read blocked then returns at once (mapped to
+DeadlineExceededError). Before the headers, the connect/write/read timeouts shrunk to the time
+left bound each socket operation.
+
 Streams: ``chat(stream=True)`` reads the whole stream inside the attempt (so a mid-stream
 failure can still be retried: nothing was delivered) and returns the aggregate with ``ttft``.
 ``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first event
@@ -30,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import collections
+import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +60,7 @@ from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder
 from llmkit.telemetry import AttemptRecord, error_fields, response_fields
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
+from llmkit.watchdog import Watch, watchdog
 
 __all__ = [
     "AsyncChatStream",
@@ -78,7 +87,7 @@ _PHASE: dict[type[BaseException], str] = {
 class _Attempt:
     """Bookkeeping of one attempt in flight."""
 
-    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "timer", "wall")
+    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "timer", "wall", "watch")
 
     def __init__(self, ctx: CallContext, timeouts: Timeouts, stream: bool) -> None:
         check_can_start(ctx)
@@ -91,6 +100,8 @@ class _Attempt:
         self.wall = ctx.clock.wall()
         self.timer: asyncio.Timeout | None = None
         """The ``asyncio.timeout`` bounding an async attempt by the deadline, if any."""
+        self.watch: Watch | None = None
+        """The watchdog registration cutting a sync attempt's socket at the deadline, if any."""
 
 
 def map_error(
@@ -178,6 +189,18 @@ class Endpoint:
                     provider=self.provider,
                 )
             return None  # cancelled from outside (a hedge that lost): recorded, re-raised
+        watch = att.watch
+        if (
+            watch is not None
+            and watch.fired
+            and isinstance(exc, httpx.HTTPError | OSError | LLMError)
+        ):
+            # The watchdog shut the socket down: the read ended because the time ran out.
+            return DeadlineExceededError(
+                f"call deadline exceeded: the attempt's socket was cut at the deadline "
+                f"({type(exc).__name__})",
+                provider=self.provider,
+            )
         return map_error(exc, self.provider, att.timeouts, idle=idle)
 
     def record(
@@ -515,10 +538,16 @@ class HTTPTransport:
                 raise
             raise err from exc
         ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
-        if request.stream and response.is_success:
-            return self._stream(request, ctx, att, response)
+        streaming = request.stream and response.is_success
         if ctx.deadline is not None:
-            response.stream = _BodyDeadline(response.stream, ep, ctx)
+            if type(ctx.clock) is SystemClock:  # virtual seconds are not the watchdog's
+                att.watch = _arm(response, ctx.deadline)
+            if att.watch is not None or not streaming:  # streams check after each chunk
+                response.stream = _BodyDeadline(
+                    response.stream, ep, ctx, att.watch, check=not streaming
+                )
+        if streaming:
+            return self._stream(request, ctx, att, response)
         try:
             response.read()
         except Exception as exc:
@@ -527,6 +556,8 @@ class HTTPTransport:
             raise err from exc
         finally:
             response.close()
+            if att.watch is not None:
+                watchdog.cancel(att.watch)  # done by the body's close; again in case it was not
         return _parse(ep, ctx, request, att, response)
 
     def _stream(
@@ -632,16 +663,30 @@ class _BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
     httpx's read timeout bounds each socket read, so a server trickling a byte every few
     seconds could hold a non-stream call far past its deadline. Between chunks this raises
     DeadlineExceededError (the call's time ran out; not retryable: no time is left to retry
-    in). A chunk already received is never thrown away; the overrun is at most one socket
-    read, itself bounded by the read timeout shrunk to the time left when the attempt began.
+    in). A chunk already received is never thrown away. That alone leaves one socket read of
+    overrun (up to the read timeout shrunk when the attempt began); on the system clock the
+    sync transport also holds a watchdog registration (``watch``) that shuts the socket down
+    at the deadline, so that read returns at once. :meth:`close` cancels it *before* the
+    connection goes back to the pool, so a pooled socket is never cut. ``check=False`` (a
+    stream: its reader checks after each chunk) keeps only the watchdog part.
     """
 
-    __slots__ = ("_ctx", "_endpoint", "_inner")
+    __slots__ = ("_check_each", "_ctx", "_endpoint", "_inner", "_watch")
 
-    def __init__(self, inner: Any, endpoint: Endpoint, ctx: CallContext) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        endpoint: Endpoint,
+        ctx: CallContext,
+        watch: Watch | None = None,
+        *,
+        check: bool = True,
+    ) -> None:
         self._inner = inner
         self._endpoint = endpoint
         self._ctx = ctx
+        self._watch = watch
+        self._check_each = check
 
     def _check(self) -> None:
         remaining = self._ctx.remaining()
@@ -652,9 +697,14 @@ class _BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
             )
 
     def __iter__(self) -> Iterator[bytes]:
+        if not self._check_each:
+            yield from self._inner
+            return
         for chunk in self._inner:
             yield chunk
             self._check()  # before waiting for the next one
+        if self._watch is not None and self._watch.fired:
+            self._check()  # a body without a length ends at the cut as if complete: it is not
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._inner:
@@ -662,10 +712,42 @@ class _BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
             self._check()
 
     def close(self) -> None:
+        if self._watch is not None:
+            watchdog.cancel(self._watch)  # first: the pool may hand the socket on below
         self._inner.close()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _arm(response: httpx.Response, deadline: float) -> Watch | None:
+    """Register a cut of ``response``'s socket at ``deadline`` (monotonic seconds).
+
+    Only for an HTTP/1.x connection of httpcore's sync backend (the socket carries this one
+    response; an HTTP/2 socket is shared, so it is left alone) -- otherwise None and the
+    chunk checks alone apply.
+    """
+    ext = response.extensions
+    stream = ext.get("network_stream")
+    if stream is None or response.is_closed or ext.get("http_version", b"HTTP/1.1") not in _HTTP1:
+        return None
+    try:
+        sock = stream.get_extra_info("socket")
+    except Exception:  # a third-party stream: no socket to cut
+        return None
+    if not isinstance(sock, socket.socket):
+        return None
+    return watchdog.watch(deadline, lambda: _shutdown(sock))
+
+
+_HTTP1 = (b"HTTP/1.1", b"HTTP/1.0")
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Make a read blocked on ``sock`` return now (EOF). ``socket.socket.shutdown`` directly:
+    ``SSLSocket.shutdown`` also drops its SSL object, unsafe under a read in another thread."""
+    with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _log_sent(request: httpx.Request, response: httpx.Response) -> None:
