@@ -28,7 +28,7 @@ semantic conventions where one exists, and ``llmkit.*`` otherwise::
     request_id            llmkit.request_id                              provider's request id
     server_address        server.address
     cost                  llmkit.cost                                    None until priced
-    cache_hit             llmkit.cache_hit                               None: no cache layer
+    cache_hit             llmkit.cache_hit                               True on a hit, else None
     tags                  llmkit.tags                                    account/workflow/job
     fingerprint           llmkit.request.fingerprint                     hash, never the text
     retry_delay           llmkit.retry.delay          attempt: sleep before the next attempt;
