@@ -44,6 +44,17 @@ def test_replay_json_and_policies(capsys: pytest.CaptureFixture[str]) -> None:
         assert r["p95_s"] is not None
 
 
+def test_strict_replay_fails_on_unplayed_recordings(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(ROOT / "mixed/fallback-pair.yaml")
+    # retry-only never reaches the recorded secondary: its 4 answers stay unplayed
+    assert main(["replay", path, "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmkit replay: error: fallback-pair.yaml: 4 recorded interaction(s)")
+    assert err.count("\n") == 1
+    assert main(["replay", path, "--strict", "--policy", "full"]) == 0
+    assert "unplayed recordings 0" in capsys.readouterr().out
+
+
 def test_replay_errors_are_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

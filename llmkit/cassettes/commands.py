@@ -174,7 +174,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         total = len(load_cassette(args.cassette).meta.calls)
         with _bar(total, "replaying") as bar:
-            summary = replay_cassette(args.cassette, policy=args.policy, progress=bar.update)
+            summary = replay_cassette(
+                args.cassette, policy=args.policy, progress=bar.update, strict=args.strict
+            )
     except CassetteError as exc:
         return _fail("replay", exc.message)
     if args.json:
@@ -194,4 +196,9 @@ def add_replay(subparsers: Any) -> None:
         help="naive (1 attempt), retry (as recorded), full (retry+breaker+fallback)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2) when recorded interactions are left unplayed",
+    )
     p.set_defaults(func=_cmd_replay)
