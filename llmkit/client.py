@@ -30,6 +30,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import httpx
 
+from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
@@ -38,7 +39,14 @@ from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
 from llmkit.secrets import APIKey
-from llmkit.telemetry import TelemetryLayer, TelemetrySink, as_sink
+from llmkit.telemetry import (
+    BreakerTelemetry,
+    EventSink,
+    TelemetryLayer,
+    TelemetrySink,
+    as_sink,
+    watch_breaker,
+)
 from llmkit.transport import (
     AsyncChatStream,
     AsyncHTTPTransport,
@@ -88,6 +96,18 @@ def default_layers(
         if not isinstance(layer, Layer):
             raise TypeError(f"{layer!r} is not a layer (it needs handle and ahandle)")
     return stack
+
+
+def _watch_breakers(layers: Sequence[Layer], sink: TelemetrySink) -> None:
+    """A client with telemetry records its breakers' state changes as event rows too (once per
+    breaker and sink, however many clients share the breaker)."""
+    if not isinstance(sink, EventSink):
+        return
+    for layer in layers:
+        if isinstance(layer, BreakerLayer):
+            listeners = layer.breaker.listeners
+            if not any(isinstance(x, BreakerTelemetry) and x.sink is sink for x in listeners):
+                watch_breaker(layer.breaker, sink)
 
 
 def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
@@ -192,6 +212,8 @@ class _Core:
                 attempt_layers=attempt_layers,
             )
         )
+        if self.telemetry is not None:
+            _watch_breakers(self.layers, self.telemetry)
         self._rng = random.Random(seed)
 
     def _request(

@@ -332,3 +332,31 @@ def test_cache_status_tells_a_miss_from_no_cache() -> None:
     calls = sink.calls()
     assert [c.cache_status for c in calls] == ["store", "hit", "skip"]
     assert [c.cache_hit for c in calls] == [None, True, None]  # unchanged meaning
+
+
+def test_a_client_with_telemetry_records_its_breakers_without_extra_wiring() -> None:
+    from llmkit import Client
+    from llmkit.sim import SimTransport, Simulator
+
+    clock = VirtualClock()
+    sink = MemorySink()
+    breaker = CircuitBreaker("primary", BreakerConfig(min_requests=3, cooldown=30), clock=clock)
+    client = Client(
+        "anthropic",
+        api_key="sim",
+        clock=clock,
+        retry=False,
+        telemetry=sink,
+        attempt_layers=[BreakerLayer(breaker)],
+        transport=SimTransport(Simulator("overloaded-529", clock)),
+    )
+    Client(  # a second client sharing breaker and sink must not double the events
+        "anthropic", api_key="sim", clock=clock, telemetry=sink,
+        attempt_layers=[BreakerLayer(breaker)],
+    )  # fmt: skip
+    for _ in range(5):
+        with pytest.raises((OverloadedError,)):
+            client.chat(model="claude-haiku-4-5", messages=MSG)
+    events = [e.event for e in sink.events()]
+    assert events == ["breaker.open"]
+    assert sink.events()[0].target == "primary"
