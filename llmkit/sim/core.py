@@ -350,6 +350,15 @@ class Simulator:
             ctx.retry_after = adm.retry_after if adm.retry_after != float("inf") else None
         elif rule is not None:
             ctx.retry_after = rule.retry_after
+            if fault is Fault.RATE_LIMIT:
+                # An injected 429 must not contradict its own headers: the request bucket
+                # reads empty until the retry-after has passed.
+                ctx.adm = replace(
+                    adm,
+                    remaining_requests=0,
+                    reset_requests=max(adm.reset_requests, rule.retry_after or 0.0),
+                    exhausted="requests",
+                )
         after = rule.after_tokens if rule is not None else 3
         hang = rule.hang_seconds if rule is not None else 600.0
         if fault in _ERROR_FAULTS:
