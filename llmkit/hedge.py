@@ -15,16 +15,19 @@ Time is ``ctx.clock``; under :class:`~llmkit.clock.VirtualClock` the race runs i
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llmkit.errors import LLMError
 from llmkit.fallback import Target
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.types import ChatRequest, ChatResponse
+
+_log = logging.getLogger("llmkit.hedge")
 
 __all__ = ["HedgeBudget", "HedgeLayer", "HedgePolicy", "LatencyWindow"]
 
@@ -237,5 +240,9 @@ async def _cancel_all(tasks: dict[asyncio.Task[ChatResponse], tuple[str, float]]
     for t in live:
         t.cancel()
     for t in live:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
+        try:
             await t
+        except (asyncio.CancelledError, LLMError):
+            pass  # the loser was cancelled, or had failed anyway: the winner's answer stands
+        except Exception:  # a bug in a losing branch must not vanish
+            _log.exception("a losing hedge attempt raised an unexpected error")

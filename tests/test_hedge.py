@@ -360,3 +360,25 @@ def test_async_client_hedging_cuts_the_slow_tail_within_budget() -> None:
     slow_plain = sum(x > 3.5 for x in plain)
     slow_hedged = sum(x > 3.5 for x in hedged)
     assert slow_hedged < slow_plain
+
+
+class BuggyLoser(Attempts):
+    """The losing attempt hits a bug (not an LLMError) while being cancelled."""
+
+    async def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        try:
+            return await super().__call__(request, ctx)
+        except asyncio.CancelledError:
+            raise RuntimeError("cleanup bug in the losing branch") from None
+
+
+def test_a_bug_in_a_losing_hedge_is_logged_not_swallowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock()
+    handler = BuggyLoser(10.0, 1.0)
+    with caplog.at_level("ERROR", logger="llmkit.hedge"):
+        r, _ = run(HedgeLayer(HedgePolicy(delay=2.0)), handler, clock)
+    assert r.text == "answer 1"  # the winner's answer still stands
+    assert handler.cancelled == [0]
+    assert any("cleanup bug" in (rec.exc_text or "") for rec in caplog.records)
