@@ -96,7 +96,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast, runtime_checkable
@@ -172,7 +172,6 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("hedge_won", "llmkit.hedge.won"),
     ("throttle_wait", "llmkit.throttle.wait"),
 )
-_FACTORY: Any = type("_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,41 +242,6 @@ class CallRecord(Record):
 
 _read_all = attrgetter(*(attr for attr, _ in _KEYS))
 _OUT_KEYS = tuple(key for _, key in _KEYS)
-
-
-def _fast_init(cls: type[Any]) -> None:
-    """Give a frozen slotted dataclass an ``__init__`` that writes its slots directly.
-
-    Same keyword-only signature and defaults as the generated one, same immutability
-    afterwards; about a third cheaper, which matters for records built on every call.
-    Generated from the field names the way dataclasses generate their own ``__init__``.
-    """
-    env: dict[str, Any] = {"_FACTORY": _FACTORY}
-    params: list[str] = []
-    body: list[str] = []
-    for f in fields(cls):
-        env[f"_set_{f.name}"] = getattr(cls, f.name).__set__  # the slot's member descriptor
-        if f.default is not MISSING:
-            env[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        elif f.default_factory is not MISSING:  # as dataclasses do: a sentinel default
-            env[f"_f_{f.name}"] = f.default_factory
-            params.append(f"{f.name}=_FACTORY")
-            body.append(f"    if {f.name} is _FACTORY: {f.name} = _f_{f.name}()")
-        else:
-            params.append(f.name)
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    src = f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(body) + "\n"
-    exec(src, env)  # noqa: S102 - source built above from field names only
-    init = env["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    cls.__init__ = init
-
-
-for _cls in (Record, AttemptRecord, CallRecord):
-    _fast_init(_cls)
-del _cls
 
 
 def usage_fields(usage: Usage | None) -> dict[str, int | None]:
