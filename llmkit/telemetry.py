@@ -83,10 +83,8 @@ stdlib ``logging``. A failing sink never fails the call (the error is logged). E
 go to the same sinks; ``MemorySink`` keeps them apart (``events()``, ``events_dataframe()``) so
 ``records`` and ``to_dataframe()`` stay one row per attempt or call.
 
-Cost: records are built on every call, so :func:`_fast_init` gives the record classes an
-``__init__`` that writes the slots through their descriptors (the dataclass one goes through
-``object.__setattr__`` by name for each of the ~40 fields because the class is frozen), and
-``as_dict`` reads every field with one ``attrgetter``.
+Cost: records are built on every call; they are plain frozen slotted dataclasses (about 4 µs
+each, under 1% of a loopback call), and ``as_dict`` reads every field with one ``attrgetter``.
 """
 
 from __future__ import annotations
