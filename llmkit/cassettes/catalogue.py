@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from llmkit.cassettes.workload import Arrival
-from llmkit.sim import SIM_VERSION, Fault, FaultRule, RateLimits, Scenario, get_scenario
+from llmkit.sim import Fault, FaultRule, RateLimits, Scenario, get_scenario
 from llmkit.sim.latency import DEFAULT_LATENCY
 from llmkit.types import ChatRequest, Message
 
@@ -171,8 +171,6 @@ class Entry:
 def _sc(name: str) -> Scenario:
     return get_scenario(name)
 
-
-_ALL = ("openai", "openai-responses", "anthropic", "openrouter")
 
 # Every failure the simulator models is recorded for every provider it happens to, so each
 # group (openai, openai-responses, anthropic, openrouter) holds the same set of entries except:
@@ -335,6 +333,3 @@ def entries(group: str | None = None) -> Iterator[tuple[Entry, str]]:
 
 def find(name: str, group: str | None = None) -> list[tuple[Entry, str]]:
     return [(e, g) for e, g in entries(group) if e.name == name]
-
-
-SIMULATOR_VERSION: Final = SIM_VERSION

@@ -45,8 +45,7 @@ import contextvars
 import os
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -457,8 +456,3 @@ class Recorder:
     def _add(self, step: Step) -> None:
         with self._lock:
             self._steps.append(step)
-
-
-def wall_date(clock: Callable[[], float] = time.time) -> str:
-    """Today's date for a live recording's provenance (UTC)."""
-    return time.strftime("%Y-%m-%d", time.gmtime(clock()))
