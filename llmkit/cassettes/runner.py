@@ -39,7 +39,6 @@ from llmkit.cassettes.catalogue import PROVIDERS, Entry, Route
 from llmkit.cassettes.errors import CassetteError
 from llmkit.cassettes.record import Recorder, SimBridge
 from llmkit.cassettes.replay import Replayer
-from llmkit.cassettes.serializer import load_cassette
 from llmkit.cassettes.timeline import Provenance, RecordedCall
 from llmkit.cassettes.workload import request_from_data, request_to_data
 from llmkit.clock import Clock, VirtualClock
@@ -381,15 +380,15 @@ def replay_cassette(
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    loaded = load_cassette(path)
-    meta = loaded.meta
+    clock = clock or VirtualClock()
+    replayer = Replayer(path, clock=clock, strict=strict)  # reads the file once, typed errors
+    meta = replayer.loaded.meta
     notes = dict(meta.notes)
     attempts = int(notes.get("attempts", 3)) if policy != "naive" else 1
     timeout = float(notes.get("timeout_s", 30.0))
     seed = meta.provenance.seed or 0
-    clock = clock or VirtualClock()
     summary = Summary(
-        loaded.path.name,
+        replayer.path.name,
         meta.provenance.source,
         meta.provenance.scenario,
         policy,
@@ -400,7 +399,7 @@ def replay_cassette(
     errors: Counter[str] = Counter()
     started = time.perf_counter()
     t0 = clock.now()
-    with Replayer(loaded.path, clock=clock, strict=strict) as rep:
+    with replayer as rep:
         clients: dict[tuple[str, str], Any] = {}
 
         def build(provider: str, api: str, *, plain: bool = True) -> Any:
