@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -55,12 +55,9 @@ class StatsRecorder:
     def snapshot(self) -> CacheStats:
         return self._s
 
-    def _bump(self, **changes: object) -> None:
+    def _bump(self, name: str) -> None:
         with self._lock:
-            values = {name: getattr(self._s, name) for name in CacheStats.__slots__}
-            for name, delta in changes.items():
-                values[name] = delta if name == "cost_saved" else values[name] + delta
-            self._s = CacheStats(**values)
+            self._s = replace(self._s, **{name: getattr(self._s, name) + 1})
 
     def hit(self, response: ChatResponse, *, stale: bool = False) -> None:
         tokens = response.usage.total_tokens or 0
@@ -72,14 +69,10 @@ class StatsRecorder:
             total = s.cost_saved
             if cost is not None:
                 total = cost if total is None else total + cost
-            self._s = CacheStats(
+            self._s = replace(
+                s,
                 hits=s.hits + 1,
-                misses=s.misses,
-                stores=s.stores,
-                skipped=s.skipped,
                 stale_served=s.stale_served + int(stale),
-                corrupt=s.corrupt,
-                errors=s.errors,
                 tokens_saved=s.tokens_saved + tokens,
                 latency_saved=s.latency_saved + (response.latency or 0.0),
                 cost_saved=total,
@@ -87,16 +80,16 @@ class StatsRecorder:
             )
 
     def miss(self) -> None:
-        self._bump(misses=1)
+        self._bump("misses")
 
     def store(self) -> None:
-        self._bump(stores=1)
+        self._bump("stores")
 
     def skip(self) -> None:
-        self._bump(skipped=1)
+        self._bump("skipped")
 
     def corrupt(self) -> None:
-        self._bump(corrupt=1)
+        self._bump("corrupt")
 
     def error(self) -> None:
-        self._bump(errors=1)
+        self._bump("errors")
