@@ -79,7 +79,7 @@ class CacheLayer:
         except TypeError:
             return None
 
-    def lookup(self, key: str, clock: Clock) -> Entry | None:
+    def lookup(self, key: str) -> Entry | None:
         """The entry under ``key`` (fresh or stale), or None; corrupt entries are dropped."""
         try:
             raw = self.backend.get(key)
@@ -129,7 +129,7 @@ class CacheLayer:
             ctx.notes["cache"] = "skip"
             return None, None
         started = ctx.clock.now()
-        entry = self.lookup(key, ctx.clock)
+        entry = self.lookup(key)
         if entry is None or not entry.is_fresh(ctx.clock.wall()):
             self.stats_recorder.miss()
             ctx.notes["cache"] = "miss"
@@ -205,7 +205,7 @@ class StaleCache:
             key = self.cache.key(request.with_(model=model), provider)
             if key is None:
                 continue
-            entry = self.cache.lookup(key, ctx.clock)
+            entry = self.cache.lookup(key)
             if entry is not None:
                 fresh = entry.is_fresh(ctx.clock.wall())
                 self.cache.stats_recorder.hit(entry.response, stale=not fresh)
