@@ -181,10 +181,6 @@ class RetryAudit:
             self._after(ctx, exc)
             raise
 
-    @property
-    def non_retryable_seen(self) -> int:
-        return sum(n for (_, retryable), n in self.errors.items() if not retryable)
-
 
 class _Events:
     def __init__(self) -> None:
@@ -249,8 +245,8 @@ class ChaosRun:
     @property
     def max_overrun(self) -> float:
         """Largest amount by which a call outlived its deadline, in seconds (0: none did)."""
-        worst = max((r.latency or 0.0) - self.config.deadline for r in self.calls)
-        return max(0.0, worst)
+        late = ((r.latency or 0.0) - self.config.deadline for r in self.calls)
+        return max([0.0, *late])
 
     @property
     def non_retryable_seen(self) -> int:
