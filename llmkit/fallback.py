@@ -76,6 +76,11 @@ MOVE_ON_KINDS: frozenset[ErrorKind] = frozenset(
 )
 """Transient kinds: once a target's retries are spent, the next target may still answer."""
 
+_ROUTED_KINDS = frozenset(
+    {ErrorKind.QUOTA_EXHAUSTED, ErrorKind.CONTEXT_LENGTH, ErrorKind.CONTENT_FILTER}
+)
+"""Kinds that move on to a *chosen* target (see :meth:`FallbackPolicy.decide`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -182,13 +187,7 @@ class FallbackPolicy:
             return "deadline"
         if not isinstance(error, LLMError):
             return None  # a bug or a cancellation is never masked
-        if error.kind in (
-            ErrorKind.QUOTA_EXHAUSTED,
-            ErrorKind.CONTEXT_LENGTH,
-            ErrorKind.CONTENT_FILTER,
-        ):
-            return str(error.kind)
-        if error.kind in self.move_on_kinds:
+        if error.kind in _ROUTED_KINDS or error.kind in self.move_on_kinds:
             return str(error.kind)
         return None
 
