@@ -298,9 +298,7 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             ctx.clock.sleep(wait)
             waited += wait
-        if waited:  # summed: as an attempt layer it runs once per attempt of the call
-            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
-        ctx.notes.pop(self.headers_note, None)  # only this attempt's headers count
+        self._sending(ctx, waited)
         try:
             response = next(request, ctx)
         except LLMError as exc:
@@ -318,9 +316,7 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             await ctx.clock.asleep(wait)
             waited += wait
-        if waited:  # summed: as an attempt layer it runs once per attempt of the call
-            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
-        ctx.notes.pop(self.headers_note, None)
+        self._sending(ctx, waited)
         try:
             response = await next(request, ctx)
         except LLMError as exc:
@@ -337,9 +333,14 @@ class ThrottleLayer:
         remaining = ctx.remaining()
         if remaining is not None:
             budget = min(budget, remaining)
-        if budget <= 1e-6 or wait <= 1e-6:
-            return 0.0  # below the clock's useful resolution
+        if budget <= 1e-6:
+            return 0.0  # below the clock's useful resolution (acquire already rounds ``wait``)
         return min(wait, budget)
+
+    def _sending(self, ctx: CallContext, waited: float) -> None:
+        if waited:  # summed: as an attempt layer it runs once per attempt of the call
+            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
+        ctx.notes.pop(self.headers_note, None)  # only this attempt's headers count
 
     def _learn(self, ctx: CallContext, limiter: Limiter, exc: LLMError | None) -> None:
         headers = ctx.notes.get(self.headers_note)
