@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["DEFAULT_LATENCY", "ZERO_LATENCY", "LatencyModel", "ModelProfile", "Timing"]
 
@@ -103,15 +103,7 @@ SLOW = ModelProfile(
     tail_factor=5.0,
     output_tokens=80,
 )
-SLOW_200K = ModelProfile(
-    ttft_median=1.0,
-    ttft_sigma=0.5,
-    token_median=0.02,
-    tail_prob=0.04,
-    tail_factor=5.0,
-    output_tokens=80,
-    context_window=200_000,
-)
+SLOW_200K = replace(SLOW, context_window=200_000)
 FAST_200K = ModelProfile(
     ttft_median=0.4, ttft_sigma=0.35, token_median=0.01, output_tokens=40, context_window=200_000
 )
