@@ -122,10 +122,27 @@ class RetryPolicy:
         if not self.retryable(error):
             return RetryDecision(False, 0.0, "not_retryable")
         delay = self.delay(attempt, error, rng)
+        reason = self.refusal(
+            attempt, error, delay, remaining, min_attempt=min_attempt, budget=budget
+        )
+        return RetryDecision(reason is None, delay if reason is None else 0.0, reason or "retry")
+
+    def refusal(
+        self,
+        attempt: int,
+        error: BaseException | None,
+        delay: float,
+        remaining: float | None,
+        *,
+        min_attempt: float = 0.0,
+        budget: RetryBudget | None = None,
+    ) -> str | None:
+        """:meth:`stop_reason`, then the budget: a retry token is withdrawn only when every
+        other rule says retry. None means retry. Both drivers and :meth:`decide` use this."""
         reason = self.stop_reason(attempt, error, delay, remaining, min_attempt)
         if reason is None and budget is not None and not budget.try_withdraw(error):
-            reason = "budget_denied"
-        return RetryDecision(reason is None, delay if reason is None else 0.0, reason or "retry")
+            return "budget_denied"
+        return reason
 
 
 class _Hooks:
@@ -152,11 +169,15 @@ class _Hooks:
         error = rs.outcome.exception() if rs.outcome is not None else None
         delay = rs.upcoming_sleep
         ctx = self.ctx
-        reason = self.policy.stop_reason(
-            rs.attempt_number, error, delay, ctx.remaining(), ctx.min_attempt
+        reason = self.policy.refusal(
+            rs.attempt_number,
+            error,
+            delay,
+            ctx.remaining(),
+            min_attempt=ctx.min_attempt,
+            budget=self.budget,
         )
-        if reason is None and self.budget is not None and not self.budget.try_withdraw(error):
-            reason = "budget_denied"
+        if reason == "budget_denied":
             ctx.notes["budget_denied"] = True
         if reason is None:
             ctx.notes["retry_delay"] = ctx.notes.get("retry_delay", 0.0) + delay
