@@ -34,7 +34,7 @@ import httpx
 from llmkit.cassettes.errors import CassetteMismatchError, UnplayedInteractionsError
 from llmkit.cassettes.matching import model_of, request_key
 from llmkit.cassettes.serializer import LoadedCassette, load_cassette
-from llmkit.cassettes.timeline import FaultStep, ResponseStep, Step
+from llmkit.cassettes.timeline import CassetteMeta, FaultStep, ResponseStep, Step
 from llmkit.cassettes.vcrconf import make_vcr
 from llmkit.clock import Clock, system_clock
 
@@ -233,7 +233,7 @@ class Replayer:
         self._vcr_cassette: Any = None
 
     @property
-    def meta(self) -> Any:
+    def meta(self) -> CassetteMeta:
         return self.loaded.meta
 
     def transport(self) -> ReplayTransport:
