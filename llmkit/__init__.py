@@ -26,6 +26,7 @@ from llmkit.errors import (
     InvalidResponseError,
     LLMError,
     NotFoundError,
+    OverBudgetError,
     OverloadedError,
     PermissionDeniedError,
     QuotaExhaustedError,
@@ -44,8 +45,10 @@ from llmkit.fallback import (
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.prices import ModelRates, PriceBook
 from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
+from llmkit.spend import BudgetLayer, BudgetOutcome, RequestBudget
 from llmkit.telemetry import (
     AttemptRecord,
     CallRecord,
@@ -59,6 +62,7 @@ from llmkit.telemetry import (
     watch_breaker,
 )
 from llmkit.throttle import ThrottleLayer, ThrottlePolicy
+from llmkit.tokens import estimate_input_tokens
 from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTransport
 from llmkit.types import (
     ChatRequest,
@@ -83,6 +87,8 @@ __all__ = [
     "BreakerConfig",
     "BreakerLayer",
     "BreakerState",
+    "BudgetLayer",
+    "BudgetOutcome",
     "CacheLayer",
     "CacheStats",
     "CallContext",
@@ -116,12 +122,16 @@ __all__ = [
     "MemoryCache",
     "MemorySink",
     "Message",
+    "ModelRates",
     "MultiSink",
     "NotFoundError",
+    "OverBudgetError",
     "OverloadedError",
     "PermissionDeniedError",
+    "PriceBook",
     "QuotaExhaustedError",
     "RateLimitError",
+    "RequestBudget",
     "RetryBudget",
     "RetryPolicy",
     "SQLiteCache",
@@ -145,6 +155,7 @@ __all__ = [
     "__version__",
     "classify",
     "default_layers",
+    "estimate_input_tokens",
     "parse_response",
     "parse_stream",
     "watch_breaker",

@@ -35,6 +35,7 @@ from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
 from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
+from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
@@ -153,6 +154,7 @@ class ClientOptions(TypedDict, total=False):
     seed: int | None
     layers: Sequence[Layer]
     attempt_layers: Sequence[Layer]
+    prices: PriceBook | bool | None
 
 
 class _Core:
@@ -176,6 +178,7 @@ class _Core:
         seed: int | None = None,
         layers: Sequence[Layer] = (),
         attempt_layers: Sequence[Layer] = (),
+        prices: PriceBook | bool | None = None,
     ) -> None:
         if adapter is None:
             adapter = adapter_for(provider, api=api)
@@ -189,8 +192,15 @@ class _Core:
             raise TypeError("api_key must be a string or an APIKey")
         self.provider = adapter.name
         self.clock: Clock = clock or system_clock
+        if prices is None or prices is True:
+            prices = default_prices()  # ChatResponse.cost and the telemetry cost column
+        self.prices: PriceBook | None = None if prices is False else prices
         self.endpoint = Endpoint(
-            adapter, base_url=base_url, api_key=api_key, timeouts=Timeouts.of(timeout)
+            adapter,
+            base_url=base_url,
+            api_key=api_key,
+            timeouts=Timeouts.of(timeout),
+            prices=self.prices,
         )
         if retry is False or retry == 0:
             policy: RetryPolicy | None = None

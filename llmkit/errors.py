@@ -23,6 +23,9 @@ or on the class; ``retryable`` says whether trying the same request again can he
     ├── AuthError                         auth                 no   (401)
     ├── PermissionDeniedError             permission           no   (403)
     ├── NotFoundError                     not_found            no   (404, unknown model)
+    ├── OverBudgetError                   over_budget          no   (refused before sending:
+    │                                                                the request's token or
+    │                                                                dollar cap, llmkit.spend)
     ├── InvalidResponseError              invalid_response     no   (malformed, truncated)
     │   ├── CorruptEntryError             invalid_response     -    (undecodable cache entry:
     │   │                                                            ignored, logged, replaced)
@@ -71,6 +74,7 @@ __all__ = [
     "InvalidResponseError",
     "LLMError",
     "NotFoundError",
+    "OverBudgetError",
     "OverloadedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
@@ -98,6 +102,7 @@ class ErrorKind(StrEnum):
     PERMISSION = "permission"
     NOT_FOUND = "not_found"
     INVALID_RESPONSE = "invalid_response"
+    OVER_BUDGET = "over_budget"
 
 
 class LLMError(Exception):
@@ -225,6 +230,21 @@ class NotFoundError(LLMError):
 
 class InvalidResponseError(LLMError):
     kind = ErrorKind.INVALID_RESPONSE
+
+
+class OverBudgetError(LLMError):
+    """A request over its own budget (input tokens, output tokens or dollars), refused before
+    any network call. ``code`` names the limit (``input_tokens``, ``cost``); ``estimate`` and
+    ``limit`` are the figures compared. Never retried: the same request is over again."""
+
+    kind = ErrorKind.OVER_BUDGET
+
+    def __init__(
+        self, message: str, *, code: str, estimate: object, limit: object, provider: str | None
+    ) -> None:
+        super().__init__(message, provider=provider, code=code, retryable=False)
+        self.estimate = estimate
+        self.limit = limit
 
 
 # ---------------------------------------------------------------- composite and local failures
@@ -368,6 +388,7 @@ _BY_KIND: dict[ErrorKind, type[LLMError]] = {
         PermissionDeniedError,
         NotFoundError,
         InvalidResponseError,
+        OverBudgetError,
     )
 }
 

@@ -28,9 +28,15 @@ from typing import Any
 import httpx
 import yaml
 
-from llmkit.errors import CassetteError, CorruptCassetteError
+from llmkit.errors import CassetteError, CorruptCassetteError, LLMError
 
-__all__ = ["CassetteError", "Interaction", "load_recording"]
+__all__ = [
+    "CassetteError",
+    "Interaction",
+    "TokenSample",
+    "input_token_samples",
+    "load_recording",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +162,82 @@ def _decoded(
         raise CorruptCassetteError(source, f"compressed body is corrupt: {exc}") from exc
     drop = {"content-encoding", "content-length"}
     return body, [(k, v) for k, v in headers if k.lower() not in drop]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSample:
+    """A recorded request body beside the input tokens its response reported."""
+
+    source: str
+    provider: str
+    """``openai``, ``anthropic`` or ``openrouter`` (Azure OpenAI counts as ``openai``)."""
+    endpoint: str
+    body: Mapping[str, Any]
+    input_tokens: int
+
+
+_SAMPLE_PROVIDERS = {
+    "openai": "openai",
+    "azure-openai": "openai",
+    "anthropic": "anthropic",
+    "openrouter": "openrouter",
+}
+_SAMPLE_ENDPOINTS = (
+    "/chat/completions",
+    "/responses",
+    "/responses/input_tokens",
+    "/messages",
+    "/messages/count_tokens",
+)
+
+
+def input_token_samples(*directories: str | Path) -> list[TokenSample]:
+    """Every recording of a supported provider in ``directories`` whose request body is intact
+    JSON and whose 200 response reports input tokens (a chat answer, a stream's usage event,
+    or an exact token count); the rest are left out, never guessed."""
+    from llmkit.parsing import parse_response, parse_stream  # noqa: PLC0415 - import cycle
+
+    out: list[TokenSample] = []
+    for directory in directories:
+        for path in sorted(Path(directory).glob("*.yaml")):
+            provider = _SAMPLE_PROVIDERS.get(path.name.split("__")[0])
+            if provider is None:
+                continue
+            for item in load_recording(path):
+                endpoint = next(
+                    (e for e in _SAMPLE_ENDPOINTS[::-1] if item.request.url.path.endswith(e)), None
+                )
+                if endpoint is None or item.response.status_code != 200:
+                    continue
+                try:
+                    body = json.loads(item.request.content)
+                except ValueError:
+                    continue
+                if not isinstance(body, Mapping):
+                    continue
+                count = _reported_input(
+                    provider, endpoint, item.response, parse_response, parse_stream
+                )
+                if count is not None and count > 0:
+                    out.append(TokenSample(path.name, provider, endpoint, body, count))
+    return out
+
+
+def _reported_input(
+    provider: str, endpoint: str, response: httpx.Response, parse: Any, parse_sse: Any
+) -> int | None:
+    if endpoint.endswith(("count_tokens", "input_tokens")):
+        try:
+            value = json.loads(response.content).get("input_tokens")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, int) else None
+    stream = "text/event-stream" in response.headers.get("content-type", "") or (
+        response.content.lstrip()[:6] in (b"data: ", b"event:")
+    )
+    try:
+        parsed = (parse_sse if stream else parse)(provider, response)
+    except LLMError:
+        return None
+    tokens: int | None = parsed.usage.input_tokens
+    return tokens

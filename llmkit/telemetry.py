@@ -27,7 +27,8 @@ semantic conventions where one exists, and ``llmkit.*`` otherwise::
     response_id           gen_ai.response.id
     request_id            llmkit.request_id                              provider's request id
     server_address        server.address
-    cost                  llmkit.cost                                    None until priced
+    cost                  llmkit.cost                                    US dollars, a JSON
+                                                                         number (see below)
     cache_hit             llmkit.cache_hit                               True on a hit, else None
     tags                  llmkit.tags                                    account/workflow/job
     fingerprint           llmkit.request.fingerprint                     hash, never the text
@@ -83,7 +84,13 @@ stdlib ``logging``. A failing sink never fails the call (the error is logged). E
 go to the same sinks; ``MemorySink`` keeps them apart (``events()``, ``events_dataframe()``) so
 ``records`` and ``to_dataframe()`` stay one row per attempt or call.
 
-Cost: records are built on every call; they are plain frozen slotted dataclasses (about 4 µs
+Cost: ``llmkit.cost`` is ``ChatResponse.cost`` (the provider's reported cost, else the usage
+priced by ``llmkit.prices`` at the call's time) written as a float, so rows stay plain JSON: a
+float keeps 15 significant digits, exact for any price table's figures; sum
+``ChatResponse.cost`` (a Decimal) where cents must add up exactly. None means unpriced (an
+unknown model, no usage reported, or a failed attempt), never 0; a cache hit costs 0.0.
+
+Speed: records are built on every call; they are plain frozen slotted dataclasses (about 4 µs
 each, under 1% of a loopback call), and ``as_dict`` reads every field with one ``attrgetter``.
 """
 
@@ -262,6 +269,7 @@ def response_fields(response: ChatResponse | None) -> dict[str, Any]:
     out["response_id"] = response.id
     out["request_id"] = response.request_id
     out["finish_reasons"] = (response.finish_reason,) if response.finish_reason else ()
+    out["cost"] = None if response.cost is None else float(response.cost)
     return out
 
 
@@ -618,7 +626,9 @@ def call_record(
     finish: tuple[str, ...] = ()
     degraded = notes.get("degraded")
     cache_hit = notes.get("cache_hit")
+    cost: float | None = None
     if response is not None:
+        cost = None if response.cost is None else float(response.cost)
         usage, response_model, response_id = response.usage, response.model, response.id
         ttft, request_id = response.ttft, response.request_id
         if response.finish_reason:
@@ -626,6 +636,8 @@ def call_record(
         degraded = response.degraded or degraded
         if cache_hit is None and response.cached:
             cache_hit = True
+        if cache_hit:
+            cost = 0.0  # answered without asking the provider
     error_type = retry_after = None
     if error is not None:
         if isinstance(error, LLMError):
@@ -661,7 +673,7 @@ def call_record(
         response_id=response_id,
         request_id=request_id,
         server_address=server,
-        cost=notes.get("cost"),
+        cost=cost,
         cache_hit=cache_hit,
         tags=request.tags,
         fingerprint=notes.get("fingerprint"),

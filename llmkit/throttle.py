@@ -30,6 +30,7 @@ from typing import Literal
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.ratelimit import parse_duration, parse_epoch_ms, parse_reset
+from llmkit.tokens import estimate_request_tokens
 from llmkit.types import ChatRequest, ChatResponse
 
 __all__ = [
@@ -38,10 +39,10 @@ __all__ = [
     "RequestCost",
     "ThrottleLayer",
     "ThrottlePolicy",
-    "estimate_cost",
     "parse_duration",
     "parse_rate_limit_headers",
     "parse_reset",
+    "request_cost",
 ]
 
 
@@ -126,14 +127,12 @@ class RequestCost:
         return self.input_tokens + self.output_tokens
 
 
-def estimate_cost(request: ChatRequest, *, chars_per_token: float = 4.0) -> RequestCost:
-    """A rough, cheap estimate: prompt characters / 4, plus ``max_tokens`` for the output
-    (which is what OpenAI's token bucket charges up front)."""
-    chars = sum(
-        len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages
-    )
+def request_cost(request: ChatRequest, provider: str) -> RequestCost:
+    """Input tokens from ``llmkit.estimate_input_tokens`` (the one estimator in the package),
+    plus ``max_tokens`` for the output (what OpenAI's token bucket charges up front)."""
     return RequestCost(
-        input_tokens=math.ceil(chars / chars_per_token), output_tokens=request.max_tokens or 0
+        input_tokens=estimate_request_tokens(request, provider),
+        output_tokens=request.max_tokens or 0,
     )
 
 
@@ -293,7 +292,7 @@ class ThrottleLayer:
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
         limiter = self.limiter(ctx.provider, request.model)
-        cost = estimate_cost(request)
+        cost = request_cost(request, ctx.provider)
         waited = 0.0
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             ctx.clock.sleep(wait)
@@ -311,7 +310,7 @@ class ThrottleLayer:
         self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
     ) -> ChatResponse:
         limiter = self.limiter(ctx.provider, request.model)
-        cost = estimate_cost(request)
+        cost = request_cost(request, ctx.provider)
         waited = 0.0
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             await ctx.clock.asleep(wait)

@@ -55,6 +55,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
+from llmkit.prices import PriceBook
 from llmkit.providers.base import Adapter, StreamParser
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder
@@ -155,7 +156,7 @@ def _refused(exc: BaseException) -> bool:
 class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
-    __slots__ = ("adapter", "api_key", "base_url", "host", "provider", "timeouts")
+    __slots__ = ("adapter", "api_key", "base_url", "host", "prices", "provider", "timeouts")
 
     def __init__(
         self,
@@ -164,8 +165,11 @@ class Endpoint:
         base_url: str | None = None,
         api_key: APIKey | None = None,
         timeouts: Timeouts | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
         self.adapter = adapter
+        self.prices = prices
+        """Prices each answer at its attempt's start time (``ChatResponse.cost``); None: off."""
         self.provider = adapter.name
         self.base_url = (base_url or adapter.default_base_url).rstrip("/")
         self.api_key = api_key
@@ -244,6 +248,15 @@ class Endpoint:
             )
         )
 
+    def priced(self, response: ChatResponse, att: _Attempt) -> ChatResponse:
+        """``response`` with its ``cost``: priced at the attempt's wall time (a replay on a
+        virtual clock started at the recording's time prices at that time)."""
+        prices = self.prices
+        if prices is None:
+            return response
+        cost = prices.cost(self.provider, response.model, response.usage, at=att.wall)
+        return response if cost is None else response.with_(cost=cost)
+
     def placeholder(self, request: ChatRequest) -> ChatResponse:
         return ChatResponse(text="", model=request.model, provider=self.provider)
 
@@ -321,7 +334,9 @@ class _StreamState:
         final = self._parser.finish(clean=clean)
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
-        self.response = final.with_(ttft=self.ttft, latency=latency)
+        self.response = self._endpoint.priced(final, self._att).with_(
+            ttft=self.ttft, latency=latency
+        )
         return self.response
 
     def _map(self, exc: BaseException) -> LLMError | None:
@@ -793,7 +808,7 @@ def _parse(
     try:
         if not response.is_success:
             raise ep.adapter.classify(response)
-        out = ep.adapter.parse_response(response)
+        out = ep.priced(ep.adapter.parse_response(response), att)
     except LLMError as err:
         ep.record(ctx, request, att, status=status, error=err)
         raise

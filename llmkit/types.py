@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = [
@@ -138,6 +139,8 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cost: Decimal | None = None
+    """US dollars, when the provider reports the cost itself (OpenRouter's ``usage.cost``)."""
 
     @property
     def total_tokens(self) -> int | None:
@@ -166,6 +169,9 @@ class ChatResponse:
     cached: bool = False
     degraded: str | None = None
     """Why this answer is a degraded one (stale cache, canned, smaller model), or None."""
+    cost: Decimal | None = None
+    """US dollars this answer cost (``llmkit.prices``): the provider's reported cost, else
+    the usage priced at the call's time; None when the model is unpriced (never a made-up 0)."""
 
     def with_(self, **changes: Any) -> ChatResponse:
         return replace(self, **changes)

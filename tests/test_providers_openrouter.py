@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+from decimal import Decimal
 import time
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,7 @@ def test_parse_padded_body_with_reasoning_and_cache_usage() -> None:
         cache_read_tokens=3211,
         cache_write_tokens=115,
         reasoning_tokens=11,
+        cost=Decimal("0.00219855"),  # OpenRouter's own figure, kept exactly
     )
 
 

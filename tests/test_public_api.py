@@ -29,6 +29,9 @@ PUBLIC = {
     "CircuitBreaker", "BreakerConfig", "BreakerLayer", "BreakerState", "HedgeLayer",
     "HedgePolicy", "HedgeBudget", "ThrottleLayer", "ThrottlePolicy", "CacheLayer",
     "CacheStats", "MemoryCache", "SQLiteCache", "StaleCache",
+    # cost: token estimate, prices, per-request budgets
+    "estimate_input_tokens", "PriceBook", "ModelRates", "BudgetLayer", "RequestBudget",
+    "BudgetOutcome", "OverBudgetError",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker",

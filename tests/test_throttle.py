@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import llmkit
 from llmkit.clock import VirtualClock
 from llmkit.errors import RateLimitError
 from llmkit.layers import CallContext
@@ -17,10 +18,10 @@ from llmkit.throttle import (
     RequestCost,
     ThrottleLayer,
     ThrottlePolicy,
-    estimate_cost,
     parse_duration,
     parse_rate_limit_headers,
     parse_reset,
+    request_cost,
 )
 from llmkit.types import ChatRequest, ChatResponse, Message
 
@@ -190,9 +191,12 @@ def test_reserve_keeps_requests_in_hand() -> None:
     assert lim.acquire(RequestCost(), now=0.0) == 1.0
 
 
-def test_estimate_cost() -> None:
-    req = ChatRequest(model="m", messages=(Message("user", "x" * 400),), max_tokens=50)
-    assert estimate_cost(req) == RequestCost(100, 50)
+def test_request_cost_uses_the_package_estimator() -> None:
+    req = ChatRequest(model="m", messages=(Message("user", "Say hi " * 100),), max_tokens=50)
+    cost = request_cost(req, "openai")
+    body = {"model": "m", "messages": [{"role": "user", "content": "Say hi " * 100}]}
+    assert cost == RequestCost(llmkit.estimate_input_tokens("openai", body), 50)
+    assert 200 <= cost.input_tokens <= 260  # 200 words of prose, plus the framing
 
 
 REQ = ChatRequest(model="m", messages=(Message("user", "hi"),), max_tokens=10)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -129,7 +130,20 @@ def chat_usage(raw: object) -> Usage:
         cache_read_tokens=as_count(prompt.get("cached_tokens")),
         cache_write_tokens=as_count(prompt.get("cache_write_tokens")),
         reasoning_tokens=as_count(completion.get("reasoning_tokens")),
+        cost=reported_cost(data.get("cost")),
     )
+
+
+def reported_cost(value: object) -> Decimal | None:
+    """A provider's own ``usage.cost`` (OpenRouter, US dollars), exact; None when absent or
+    not a finite non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        cost = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return cost if cost.is_finite() and cost >= 0 else None
 
 
 def content_text(value: object) -> str | None:
