@@ -16,8 +16,8 @@ as ``Client.count_tokens``), and before any network call:
 Not to be confused with ``llmkit.RetryBudget`` (how many retries the whole client may spend).
 
 The decision is a pure function, :func:`decide`, of the estimate, the request's ``max_tokens``
-and the model's rates; its :class:`BudgetOutcome` is what telemetry records
-(:func:`budget_columns`).
+and the model's rates; its :class:`BudgetOutcome` is what telemetry records, as the
+``llmkit.budget.*`` columns registered below (refused calls included).
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from llmkit.errors import OverBudgetError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.prices import ModelRates, PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.tokens import estimate_request_tokens
 from llmkit.types import ChatRequest, ChatResponse
 
-__all__ = ["BudgetLayer", "BudgetOutcome", "RequestBudget", "budget_columns", "decide"]
+__all__ = ["BudgetLayer", "BudgetOutcome", "RequestBudget", "decide"]
 
 _MTOK = Decimal(1_000_000)
 
@@ -115,19 +115,23 @@ def decide(
     return BudgetOutcome(decision, input_estimate, cap, worst, exact)
 
 
-def budget_columns(outcome: BudgetOutcome | None) -> dict[str, Any]:
-    """Telemetry columns for a call (JSON-friendly: dollars as a float)."""
-    if outcome is None:
-        return {}
-    return {
-        "llmkit.budget.decision": outcome.decision,
-        "llmkit.budget.input_estimate": outcome.input_estimate,
-        "llmkit.budget.max_tokens": outcome.max_tokens,
-        "llmkit.budget.worst_cost": None
-        if outcome.worst_cost is None
-        else float(outcome.worst_cost),
-        "llmkit.budget.exact": outcome.exact,
-    }
+def _dollars(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+register_columns(
+    BudgetOutcome,
+    Column("budget_decision", "llmkit.budget.decision", call=lambda o: o.decision,
+           doc="ok | capped | input_tokens | cost | unpriced (refused before sending)"),
+    Column("budget_input_estimate", "llmkit.budget.input_estimate",
+           call=lambda o: o.input_estimate, doc="input tokens estimated (or counted)"),
+    Column("budget_max_tokens", "llmkit.budget.max_tokens", call=lambda o: o.max_tokens,
+           doc="the output cap sent"),
+    Column("budget_worst_cost", "llmkit.budget.worst_cost", call=lambda o: _dollars(o.worst_cost),
+           doc="worst-case dollars under a dollar cap (float)"),
+    Column("budget_exact", "llmkit.budget.exact", call=lambda o: o.exact,
+           doc="the input count came from the provider's counting endpoint"),
+)  # fmt: skip
 
 
 Counter = Callable[[ChatRequest], int]
@@ -136,7 +140,7 @@ Counter = Callable[[ChatRequest], int]
 
 class BudgetLayer:
     """Checks each call against a :class:`RequestBudget` before it is sent (a call-level
-    layer: ``Client(layers=[BudgetLayer(...)])``). Its outcome is in ``ctx.notes["budget"]``."""
+    layer: ``Client(layers=[BudgetLayer(...)])``). It reports a :class:`BudgetOutcome`."""
 
     def __init__(
         self,
@@ -164,7 +168,7 @@ class BudgetLayer:
             found = book.rates(ctx.provider, request.model, at=ctx.clock.wall())
             rates = found if isinstance(found, ModelRates) else None
         outcome = decide(self.budget, estimate, request.max_tokens, rates, exact=exact)
-        ctx.notes["budget"] = outcome
+        ctx.report(outcome)
         if outcome.refused:
             raise _refusal(outcome, self.budget, request, ctx.provider)
         if outcome.max_tokens != request.max_tokens:

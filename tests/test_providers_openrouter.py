@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import json
-from decimal import Decimal
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

@@ -11,7 +11,7 @@ import llmkit
 from llmkit.clock import VirtualClock
 from llmkit.errors import ErrorKind, OverBudgetError
 from llmkit.prices import ModelRates, PriceBook
-from llmkit.spend import BudgetOutcome, budget_columns, decide
+from llmkit.spend import decide
 from llmkit.telemetry import MemorySink
 from llmkit.transport import Scripted, ScriptedTransport
 
@@ -122,10 +122,23 @@ def test_outcome_columns_and_async_driver() -> None:
 
     asyncio.run(run())
     assert b"10" in transport.requests[0].content
-    cols = budget_columns(BudgetOutcome("capped", 12, 10, None))
-    assert cols["llmkit.budget.decision"] == "capped"
-    assert cols["llmkit.budget.max_tokens"] == 10
-    assert budget_columns(None) == {}
+    row = sink.calls()[0].as_dict()
+    assert row["llmkit.budget.decision"] == "capped"
+    assert row["llmkit.budget.max_tokens"] == 10
+    assert row["llmkit.budget.input_estimate"] > 0
+    assert row["llmkit.budget.exact"] is False
+
+
+def test_a_refused_call_is_recorded_with_its_decision() -> None:
+    sink = MemorySink()
+    client, _ = _client(llmkit.BudgetLayer(llmkit.RequestBudget(max_input_tokens=5)),
+                        telemetry=sink)  # fmt: skip
+    with pytest.raises(OverBudgetError):
+        client.chat(model="m", messages=[{"role": "user", "content": "word " * 50}])
+    row = sink.calls()[0].as_dict()
+    assert row["error.type"] == "over_budget"
+    assert row["llmkit.budget.decision"] == "input_tokens"
+    assert sink.attempts() == []  # no attempt was made
 
 
 def test_budget_arguments_are_checked() -> None:
