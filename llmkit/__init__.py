@@ -28,8 +28,10 @@ from llmkit.errors import (
     NotFoundError,
     OverBudgetError,
     OverloadedError,
+    OverQuotaError,
     PermissionDeniedError,
     QuotaExhaustedError,
+    QuotaUnavailableError,
     RateLimitError,
     ServerError,
     TimeoutError,
@@ -46,6 +48,13 @@ from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.prices import ModelRates, PriceBook
+from llmkit.quota import (
+    MemoryQuotaStore,
+    QuotaLayer,
+    QuotaLimit,
+    RedisQuotaStore,
+    SQLiteQuotaStore,
+)
 from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
 from llmkit.spend import BudgetLayer, BudgetOutcome, RequestBudget
@@ -120,21 +129,28 @@ __all__ = [
     "Layer",
     "LoggingSink",
     "MemoryCache",
+    "MemoryQuotaStore",
     "MemorySink",
     "Message",
     "ModelRates",
     "MultiSink",
     "NotFoundError",
     "OverBudgetError",
+    "OverQuotaError",
     "OverloadedError",
     "PermissionDeniedError",
     "PriceBook",
     "QuotaExhaustedError",
+    "QuotaLayer",
+    "QuotaLimit",
+    "QuotaUnavailableError",
     "RateLimitError",
+    "RedisQuotaStore",
     "RequestBudget",
     "RetryBudget",
     "RetryPolicy",
     "SQLiteCache",
+    "SQLiteQuotaStore",
     "Scripted",
     "ScriptedTransport",
     "ServerError",

@@ -15,8 +15,10 @@ or on the class; ``retryable`` says whether trying the same request again can he
     │   │                                                            idle stream, 408)
     │   └── DeadlineExceededError         timeout              no   (the call's total deadline)
     ├── ConnectionError                   connection           yes  (refused, reset, DNS)
-    │   └── CacheUnavailableError         connection           -    (cache backend down; the
-    │                                                                call goes on uncached)
+    │   ├── CacheUnavailableError         connection           -    (cache backend down; the
+    │   │                                                            call goes on uncached)
+    │   └── QuotaUnavailableError         connection           no   (quota store down: the
+    │                                                                call fails closed)
     ├── BadRequestError                   bad_request          no
     │   ├── ContextLengthError            context_length       no
     │   └── ContentFilterError            content_filter       no
@@ -26,6 +28,9 @@ or on the class; ``retryable`` says whether trying the same request again can he
     ├── OverBudgetError                   over_budget          no   (refused before sending:
     │                                                                the request's token or
     │                                                                dollar cap, llmkit.spend)
+    ├── OverQuotaError                    over_quota           no   (refused before sending:
+    │                                                                a per-account/workflow/
+    │                                                                job limit, llmkit.quota)
     ├── InvalidResponseError              invalid_response     no   (malformed, truncated)
     │   ├── CorruptEntryError             invalid_response     -    (undecodable cache entry:
     │   │                                                            ignored, logged, replaced)
@@ -75,9 +80,11 @@ __all__ = [
     "LLMError",
     "NotFoundError",
     "OverBudgetError",
+    "OverQuotaError",
     "OverloadedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
+    "QuotaUnavailableError",
     "RateLimitError",
     "ServerError",
     "TimeoutError",
@@ -103,6 +110,7 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"
     INVALID_RESPONSE = "invalid_response"
     OVER_BUDGET = "over_budget"
+    OVER_QUOTA = "over_quota"
 
 
 class LLMError(Exception):
@@ -358,6 +366,42 @@ class UnplayedInteractionsError(CassetteError):
         super().__init__(path, f"{len(unplayed)} recorded interaction(s) never played: {shown}")
 
 
+class OverQuotaError(LLMError):
+    """A call refused by a quota of its own (account, workflow, job): kind ``over_quota``,
+    apart from the provider's ``quota_exhausted``. ``code`` names the limit
+    (``account=acme:tokens/day``); ``used`` and ``limit`` are the counter and its cap in the
+    limit's unit; ``retry_after`` is when the window frees up (None: a job's lifetime never
+    does). Not retried: waiting is the caller's decision."""
+
+    kind = ErrorKind.OVER_QUOTA
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        used: int,
+        limit: int,
+        retry_after: float | None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, code=code, retry_after=retry_after, retryable=False
+        )
+        self.used = used
+        self.limit = limit
+
+
+class QuotaUnavailableError(ConnectionError):
+    """The quota store could not be reached. The quota layer fails closed on it (the call is
+    not sent) unless ``fail_open=True``; never retried, as a retry would not reach it either."""
+
+    default_retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, provider="quota")
+
+
 class CorruptEntryError(InvalidResponseError):
     """A cache entry could not be decoded (truncated, edited, older format)."""
 
@@ -389,6 +433,7 @@ _BY_KIND: dict[ErrorKind, type[LLMError]] = {
         NotFoundError,
         InvalidResponseError,
         OverBudgetError,
+        OverQuotaError,
     )
 }
 

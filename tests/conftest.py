@@ -8,6 +8,11 @@ import os
 # left alone (ipykernel only picks its inline backend when MPLBACKEND is unset).
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +26,47 @@ def real_cassettes_dir() -> Path:
     if not REAL_CASSETTES.is_dir():
         pytest.skip(f"{REAL_CASSETTES} is absent")
     return REAL_CASSETTES
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """LLMKIT_REDIS_URL, else a throwaway ``redis-server`` on a free loopback port; skipped
+    when neither exists (failed instead under LLMKIT_REQUIRE_REDIS=1, as in CI)."""
+    url = os.environ.get("LLMKIT_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _redis_unavailable("redis-server is not installed and LLMKIT_REDIS_URL is not set")
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    workdir = tmp_path_factory.mktemp("redis")
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--dir", str(workdir)]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.025)  # waiting for a real server process, not simulated time
+        else:
+            _redis_unavailable(f"redis-server did not start on port {port}")
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _redis_unavailable(reason: str) -> None:
+    if os.environ.get("LLMKIT_REQUIRE_REDIS") == "1":
+        pytest.fail(f"LLMKIT_REQUIRE_REDIS=1 but {reason}")
+    pytest.skip(reason)

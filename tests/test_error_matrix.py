@@ -185,5 +185,6 @@ def test_x_should_retry_overrides(provider: str, header: str, retryable: bool) -
 def test_every_kind_is_covered_for_every_provider() -> None:
     for provider in PROVIDERS:
         covered = set(WIRE[provider]) | set(TRANSPORT_FAULTS) | {ErrorKind.INVALID_RESPONSE}
-        local = {ErrorKind.OVER_BUDGET}  # raised before sending (tests/test_spend.py)
+        # Raised before sending (tests/test_spend.py, tests/test_quota.py).
+        local = {ErrorKind.OVER_BUDGET, ErrorKind.OVER_QUOTA}
         assert covered | local == set(ErrorKind), provider

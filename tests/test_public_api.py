@@ -32,6 +32,9 @@ PUBLIC = {
     # cost: token estimate, prices, per-request budgets
     "estimate_input_tokens", "PriceBook", "ModelRates", "BudgetLayer", "RequestBudget",
     "BudgetOutcome", "OverBudgetError",
+    # quotas per account / workflow / job
+    "QuotaLayer", "QuotaLimit", "MemoryQuotaStore", "SQLiteQuotaStore", "RedisQuotaStore",
+    "OverQuotaError", "QuotaUnavailableError",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker",
