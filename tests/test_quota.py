@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -312,3 +314,16 @@ def test_redis_unreachable_is_typed_and_keeps_the_password_out() -> None:
     with pytest.raises(QuotaUnavailableError) as info:
         dead.reserve([Charge("k", 1, 1, None)], now=JAN_2026)
     assert "hunter2" not in str(info.value)
+
+
+def test_quota_race_benchmark_small_run() -> None:
+    """The benchmark in a small mode (figures printed, not judged here; zero overshoot is)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "quota_race.py"
+    cmd = [sys.executable, str(script), "--calls", "2", "--workers", "8", "--processes", "2",
+           "--store", "sqlite", "--check-calls", "20"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)  # noqa: S603
+    assert out.returncode == 0, out.stdout + out.stderr
+    safe = next(ln for ln in out.stdout.splitlines() if "reserve/settle" in ln)
+    assert "overshoot 0 tokens, $0.0000" in safe
+    assert "check-then-act (naive)" in out.stdout
+    assert "µs per call" in out.stdout

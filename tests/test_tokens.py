@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -103,3 +105,14 @@ def test_estimate_is_an_upper_bound_on_real_recordings() -> None:
     under = [e for e in errors if e < 0]
     assert len(under) * 20 <= len(samples), under
     assert min(errors) >= -0.10
+
+
+@pytest.mark.real_cassettes
+def test_token_estimate_benchmark_prints_the_distribution() -> None:
+    _samples()  # skips with the reason when the recordings are absent
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "token_estimate.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,  # noqa: S603
+                         timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    for needle in ("underestimated:", "median overestimate:", "µs per estimate", "PASS"):
+        assert needle in out.stdout
