@@ -32,7 +32,8 @@
 #   no degraded answers);
 # * a **backend** that fits the deployment: `MemoryCache` (one process), `SQLiteCache` (one
 #   machine, survives restarts), `RedisCache` (shared);
-# * **stats** (hits, tokens and latency saved) and a `cache_hit` flag on every telemetry record.
+# * **stats** (hits, tokens, latency and dollars saved) and a `cache_hit` flag on every
+#   telemetry record.
 #
 # **Data.** Sections 1–3 replay the committed cassette `openai/repeated-prompt` (24 calls over
 # 4 distinct prompts, recorded from the simulator). Section 4 needs a long workload and cache
@@ -56,6 +57,7 @@ from llmkit import (
     LLMError,
     MemorySink,
     Message,
+    PriceBook,
     Usage,
     VirtualClock,
 )
@@ -86,7 +88,7 @@ DATA = (
 print(meta.notes["description"], "|", meta.provenance)
 
 naive = replay_frame(PATH)
-memory = CacheLayer(MemoryCache(), opt_in=True)
+memory = CacheLayer(MemoryCache(), opt_in=True, pricer=PriceBook())  # prices: genai-prices
 pattern = replay_frame(PATH, layers=[memory])
 
 
@@ -157,6 +159,14 @@ print(
     f"latency saved: {saved_s:.2f} s by the recording, {stats.latency_saved:.2f} s by the "
     "cache's own estimate (the latency of the answer when it was first fetched)"
 )
+dollars_naive = naive.loc[naive["kind"] == "attempt", "cost"].sum()
+dollars_pattern = pattern.loc[pattern["kind"] == "attempt", "cost"].sum()
+print(
+    f"dollars saved: ${dollars_naive - dollars_pattern:.6f} by the telemetry's cost column, "
+    f"${stats.cost_saved:.6f} by the cache's stats ({stats.unpriced_hits} hits unpriced)"
+)
+assert stats.cost_saved is not None
+assert stats.cost_saved > 0
 table.round(3)
 
 # %%
