@@ -34,6 +34,7 @@ from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
+from llmkit.errors import LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
 from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
@@ -54,6 +55,7 @@ from llmkit.transport import (
     ChatStream,
     Endpoint,
     HTTPTransport,
+    map_error,
 )
 from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages
 
@@ -249,6 +251,38 @@ class _Core:
             extra=extra,
         )
 
+    def _count_request(self, request: ChatRequest) -> tuple[Any, httpx.Request]:
+        """The adapter and HTTP request that count ``request``'s input tokens exactly."""
+        adapter: Any = self.endpoint.adapter
+        if not hasattr(adapter, "count_tokens_request"):
+            if adapter.name != "openai":
+                raise ValueError(
+                    f"{adapter.name} offers no token-counting endpoint; use "
+                    "llmkit.estimate_input_tokens for an estimate"
+                )
+            adapter = adapter_for("openai", api="responses")  # counts Chat models too
+        http_request = adapter.count_tokens_request(
+            request, base_url=self.endpoint.base_url, api_key=self.endpoint.api_key
+        )
+        timeouts = self.endpoint.timeouts.for_attempt(None, stream=False)
+        http_request.extensions["timeout"] = timeouts.as_extension()
+        return adapter, http_request
+
+    def _counted(self, adapter: Any, response: httpx.Response) -> int:
+        try:
+            count: int = adapter.parse_token_count(response)
+        except LLMError as err:
+            if self.endpoint.api_key is not None:
+                err.redact(self.endpoint.api_key)
+            raise
+        return count
+
+    def _count_failed(self, exc: Exception) -> LLMError | None:
+        err = map_error(exc, self.provider)
+        if err is not None and self.endpoint.api_key is not None:
+            err.redact(self.endpoint.api_key)
+        return err
+
     def _context(self, deadline: float | None) -> CallContext:
         now = self.clock.now()
         if deadline is not None and deadline <= 0:
@@ -366,6 +400,33 @@ class Client(_Core):
         if isinstance(ctx.stream, ChatStream):
             return ctx.stream
         return ChatStream.completed(response)
+
+    def count_tokens(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        **extra: Any,
+    ) -> int:
+        """Input tokens of this request, counted by the provider (Anthropic
+        ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``): one HTTP round
+        trip, no retries, nothing billed. ``ValueError`` for a provider without one."""
+        request = self._request(model=model, messages=messages, max_tokens=None,
+                                temperature=None, tools=tools, tags=None, stream=False,
+                                extra=extra)  # fmt: skip
+        return self.count_request_tokens(request)
+
+    def count_request_tokens(self, request: ChatRequest) -> int:
+        """:meth:`count_tokens` for a :class:`ChatRequest` (a ``BudgetLayer`` ``counter``)."""
+        adapter, http_request = self._count_request(request)
+        try:
+            response = self.http.send(http_request)
+        except Exception as exc:
+            if (err := self._count_failed(exc)) is None:
+                raise
+            raise err from exc
+        return self._counted(adapter, response)
 
     def close(self) -> None:
         if self._owns_http:
@@ -519,6 +580,30 @@ class AsyncClient(_Core):
         if isinstance(ctx.stream, AsyncChatStream):
             return ctx.stream
         return AsyncChatStream.completed(response)
+
+    async def count_tokens(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any] | Message],
+        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+        **extra: Any,
+    ) -> int:
+        """The async twin of :meth:`Client.count_tokens`."""
+        request = self._request(model=model, messages=messages, max_tokens=None,
+                                temperature=None, tools=tools, tags=None, stream=False,
+                                extra=extra)  # fmt: skip
+        return await self.count_request_tokens(request)
+
+    async def count_request_tokens(self, request: ChatRequest) -> int:
+        adapter, http_request = self._count_request(request)
+        try:
+            response = await self.http.send(http_request)
+        except Exception as exc:
+            if (err := self._count_failed(exc)) is None:
+                raise
+            raise err from exc
+        return self._counted(adapter, response)
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -45,11 +45,16 @@ from llmkit.providers.base import (
     json_body,
     make_error,
     parse_retry_after,
+    token_count,
 )
 from llmkit.ratelimit import parse_rfc3339
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking",
+                      "mcp_servers", "output_config"})  # fmt: skip
+"""The Messages fields ``count_tokens`` accepts (``max_tokens`` and sampling are not)."""
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamParser"]
 
@@ -136,6 +141,20 @@ class AnthropicAdapter:
         if api_key is not None:
             headers["x-api-key"] = api_key.reveal()
         return httpx.Request("POST", url, headers=headers, content=json.dumps(body).encode())
+
+    def count_tokens_request(
+        self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
+    ) -> httpx.Request:
+        """``POST /v1/messages/count_tokens`` for the body :meth:`build_request` would send
+        (free; its own rate limit; an unknown model is a 404)."""
+        built = self.build_request(request.with_(stream=False), base_url=base_url, api_key=api_key)
+        body = {k: v for k, v in json.loads(built.content).items() if k in _COUNTED}
+        url = str(built.url).removesuffix("/messages") + "/messages/count_tokens"
+        headers = {k: v for k, v in built.headers.items() if k.lower() != "content-length"}
+        return httpx.Request("POST", url, headers=headers, content=json.dumps(body).encode())
+
+    def parse_token_count(self, response: httpx.Response) -> int:
+        return token_count(response, self.name, self)
 
     # ------------------------------------------------------------------------- response
 

@@ -43,6 +43,7 @@ __all__ = [
     "json_body",
     "parse_retry_after",
     "should_retry_override",
+    "token_count",
 ]
 
 
@@ -261,3 +262,21 @@ def make_error(
         retryable=should_retry_override(headers),
         code=code,
     )
+
+
+def token_count(response: httpx.Response, provider: str, adapter: Adapter) -> int:
+    """The ``input_tokens`` of a token-counting endpoint's answer (Anthropic
+    ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``); a non-2xx answer
+    raises its classified error, a malformed one :class:`InvalidResponseError`."""
+    if not response.is_success:
+        raise adapter.classify(response)
+    data = json_body(response, provider)
+    count = data.get("input_tokens") if isinstance(data, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidResponseError(
+            "token count answer has no non-negative integer 'input_tokens'",
+            provider=provider,
+            status=response.status_code,
+            request_id=request_id(response.headers),
+        )
+    return count

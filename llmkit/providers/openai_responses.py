@@ -17,7 +17,7 @@ from typing import Any, Literal
 import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
-from llmkit.providers.base import json_body, request_id
+from llmkit.providers.base import json_body, request_id, token_count
 from llmkit.providers.openai_chat import (
     as_count,
     as_dict,
@@ -32,6 +32,11 @@ from llmkit.providers.openai_chat import (
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+
+_COUNTED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text",
+                      "reasoning", "previous_response_id", "conversation", "truncation",
+                      "parallel_tool_calls"})  # fmt: skip
+"""The fields ``/v1/responses/input_tokens`` accepts (no output cap, no sampling)."""
 
 __all__ = [
     "OpenAIResponsesAdapter",
@@ -214,6 +219,20 @@ class OpenAIResponsesAdapter:
             api_key=api_key,
             stream=request.stream,
         )
+
+    def count_tokens_request(
+        self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
+    ) -> httpx.Request:
+        """``POST /v1/responses/input_tokens`` for the body :meth:`build_request` would send
+        (any model the Responses API serves, Chat Completions models included)."""
+        body = {k: v for k, v in responses_body(request.with_(stream=False)).items()
+                if k in _COUNTED}  # fmt: skip
+        return json_request(
+            join_url(base_url, "/responses/input_tokens"), body, api_key=api_key, stream=False
+        )
+
+    def parse_token_count(self, response: httpx.Response) -> int:
+        return token_count(response, self.name, self)
 
     def parse_response(self, response: httpx.Response) -> ChatResponse:
         return parse_responses_body(json_body(response, self.name), response, self.name)

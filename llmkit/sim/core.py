@@ -29,7 +29,7 @@ from llmkit.sim.gen import Call, complete, count_tokens
 from llmkit.sim.latency import Timing
 from llmkit.sim.ratelimit import RateLimiter
 from llmkit.sim.scenarios import Scenario, get_scenario
-from llmkit.sim.wire import anthropic, openai, openrouter
+from llmkit.sim.wire import anthropic, meta, openai, openrouter
 from llmkit.sim.wire.common import Ctx, Invalid, Reply
 
 __all__ = ["SIM_VERSION", "Chunk", "SimResponse", "Simulator"]
@@ -130,6 +130,9 @@ ROUTES: dict[str, _Wire] = {
     "/api/v1/chat/completions": _OPENROUTER,
 }
 """Path -> wire. One simulator answers every provider's paths."""
+
+_META_PATHS = frozenset({"/v1/models", "/v1/messages/count_tokens", "/v1/responses/input_tokens"})
+"""Served by ``llmkit.sim.wire.meta``: model lists and exact token counts."""
 
 _ERROR_FAULTS = frozenset(
     {
@@ -265,6 +268,8 @@ class Simulator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> SimResponse:
         path = path.split("?", 1)[0]
+        if path in _META_PATHS:
+            return self._meta(method, path, headers, body)
         wire = ROUTES.get(path)
         with self._lock:
             n = self._n
@@ -303,6 +308,33 @@ class Simulator:
         if call.api == "responses":
             wire.new_ids(ctx)
         return self._respond(wire, ctx, call, last_user=last_user, n=n, t=t)
+
+    def _meta(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimResponse:
+        """Model lists and token counts (``llmkit.sim.wire.meta``): no faults, no latency."""
+        with self._lock:
+            n = self._n
+            self._n += 1
+        wire = _ANTHROPIC if path == "/v1/messages/count_tokens" else _OPENAI_CHAT
+        if path == "/v1/models" and _header(headers, "anthropic-version"):
+            wire = _ANTHROPIC
+        ctx = Ctx(wire.provider, random.Random(self.scenario.seed * 1_000_003 + n),
+                  self.clock.wall())  # fmt: skip
+        wire.new_ids(ctx)
+        want = "GET" if path == "/v1/models" else "POST"
+        if method.upper() != want:
+            r = wire.not_found(ctx, method, path)
+            return self._reply(Reply(405, r.body, r.headers))
+        if not _authorized(wire, headers):
+            return self._reply(wire.missing_auth(ctx))
+        if path == "/v1/models":
+            return self._reply(meta.models_reply(ctx, anthropic_shape=wire is _ANTHROPIC))
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return self._reply(wire.invalid(ctx, Invalid("the body is not valid JSON")))
+        if path == "/v1/messages/count_tokens":
+            return self._reply(meta.count_tokens_reply(ctx, data))
+        return self._reply(meta.input_tokens_reply(ctx, data))
 
     # ------------------------------------------------------------------------- internals
 

@@ -1,0 +1,177 @@
+"""Exact token counting: the simulator's endpoints (with the official SDKs), the adapters, and
+``Client.count_tokens``, checked against real recordings of both endpoints when present."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+import llmkit
+from llmkit.errors import InvalidResponseError, NotFoundError
+from llmkit.providers import adapter_for
+from llmkit.recordings import load_recording
+from llmkit.sim import SimServer
+
+SET2 = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes-set2"
+KEY = "sk-test-not-a-real-key"
+MSGS: Any = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimServer]:
+    s = SimServer("healthy", time_scale=1000.0)
+    s.start()
+    yield s
+    s.stop()
+
+
+# --------------------------------------------------------------------------- official SDKs
+
+
+@pytest.mark.sdk
+def test_sdks_list_models(server: SimServer) -> None:
+    with openai.OpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0) as o:
+        ids = [m.id for m in o.models.list()]
+    assert "gpt-4o-mini" in ids
+    with anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=KEY,
+                             max_retries=0) as a:  # fmt: skip
+        page = a.models.list()
+        assert [m.type for m in page.data] == ["model"] * len(page.data)
+        assert "claude-haiku-4-5" in [m.id for m in page.data]
+
+
+@pytest.mark.sdk
+def test_sdks_count_tokens(server: SimServer) -> None:
+    with anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=KEY,
+                             max_retries=0) as a:  # fmt: skip
+        counted = a.messages.count_tokens(model="claude-haiku-4-5", messages=MSGS)
+        assert counted.input_tokens > 0
+        billed = a.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=MSGS)
+        assert counted.input_tokens == billed.usage.input_tokens  # the count is what is billed
+        with pytest.raises(anthropic.NotFoundError, match="model: no-such-model"):
+            a.messages.count_tokens(model="no-such-model", messages=MSGS)
+    with openai.OpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0) as o:
+        r = o.responses.input_tokens.count(model="gpt-4.1-mini", input=MSGS)
+        assert r.object == "response.input_tokens"
+        assert r.input_tokens > 0
+
+
+# --------------------------------------------------------------------------- llmkit clients
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"), [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")]
+)
+def test_client_count_tokens_over_http(server: SimServer, provider: str, model: str) -> None:
+    base = server.anthropic_base_url if provider == "anthropic" else server.openai_base_url
+    with llmkit.Client(provider, base_url=base, api_key=KEY) as client:
+        count = client.count_tokens(model=model, messages=MSGS)
+        reply = client.chat(model=model, messages=MSGS, max_tokens=10)
+    assert count == reply.usage.input_tokens
+
+
+def test_budget_layer_uses_the_exact_count(server: SimServer) -> None:
+    with llmkit.Client("anthropic", base_url=server.anthropic_base_url, api_key=KEY) as counter:
+        sink = llmkit.MemorySink()
+        layer = llmkit.BudgetLayer(llmkit.RequestBudget(max_input_tokens=1000),
+                                   counter=counter.count_request_tokens)  # fmt: skip
+        with llmkit.Client("anthropic", base_url=server.anthropic_base_url, api_key=KEY,
+                           layers=[layer], telemetry=sink) as client:  # fmt: skip
+            reply = client.chat(model="claude-haiku-4-5", messages=MSGS, max_tokens=10)
+    row = sink.calls()[0].as_dict()
+    assert row["llmkit.budget.exact"] is True
+    assert row["llmkit.budget.input_estimate"] == reply.usage.input_tokens
+
+
+def test_async_client_counts(server: SimServer) -> None:
+    async def run() -> int:
+        async with llmkit.AsyncClient("anthropic", base_url=server.anthropic_base_url,
+                                      api_key=KEY) as client:  # fmt: skip
+            return await client.count_tokens(model="claude-haiku-4-5", messages=MSGS)
+
+    assert asyncio.run(run()) > 0
+
+
+def test_providers_without_a_counting_endpoint_say_so() -> None:
+    with (
+        llmkit.Client("openrouter", api_key=KEY) as client,
+        pytest.raises(ValueError, match="estimate_input_tokens"),
+    ):
+        client.count_tokens(model="m", messages=MSGS)
+
+
+def test_unknown_model_is_a_typed_not_found(server: SimServer) -> None:
+    client = llmkit.Client("anthropic", base_url=server.anthropic_base_url, api_key=KEY)
+    with client, pytest.raises(NotFoundError) as info:
+        client.count_tokens(model="no-such-model", messages=MSGS)
+    assert KEY not in str(info.value)
+
+
+def test_count_bodies_leave_out_what_the_endpoints_refuse() -> None:
+    request = llmkit.ChatRequest(model="m", messages=(llmkit.Message("user", "hi"),),
+                                 max_tokens=99, temperature=0.5, stream=True)  # fmt: skip
+    for provider, api, path in (("anthropic", None, "/v1/messages/count_tokens"),
+                                ("openai", "responses", "/v1/responses/input_tokens")):  # fmt: skip
+        adapter: Any = adapter_for(provider, api=api)
+        built = adapter.count_tokens_request(request, base_url=adapter.default_base_url,
+                                             api_key=None)  # fmt: skip
+        assert built.url.path == path
+        body = json.loads(built.content)
+        assert not {"max_tokens", "max_output_tokens", "temperature", "stream"} & set(body)
+
+
+def test_malformed_count_answer_is_invalid_response() -> None:
+    adapter: Any = adapter_for("anthropic")
+    req = httpx.Request("POST", "https://api.anthropic.com/v1/messages/count_tokens")
+    with pytest.raises(InvalidResponseError):
+        adapter.parse_token_count(httpx.Response(200, json={"tokens": 3}, request=req))
+
+
+# --------------------------------------------------------------------------- real recordings
+
+
+def _recording(name: str) -> Any:
+    path = SET2 / f"{name}.yaml"
+    if not path.is_file():
+        pytest.skip(f"real recording absent: {path} (other projects' data, not shipped)")
+    return load_recording(path)[0]
+
+
+@pytest.mark.real_cassettes
+@pytest.mark.parametrize(
+    ("name", "provider", "api"),
+    [("anthropic__count_tokens__1", "anthropic", None),
+     ("anthropic__count_tokens__2", "anthropic", None),
+     ("openai__responses_input_tokens__1", "openai", "responses"),
+     ("openai__responses_input_tokens__2", "openai", "responses")],
+)  # fmt: skip
+def test_adapters_read_real_counts_and_the_simulator_matches_their_shape(
+    name: str, provider: str, api: str | None, server: SimServer
+) -> None:
+    item = _recording(name)
+    adapter: Any = adapter_for(provider, api=api)
+    real = json.loads(item.response.content)
+    assert adapter.parse_token_count(item.response) == real["input_tokens"]
+    # The simulator answers the same recorded body with the same keys.
+    body = json.loads(item.request.content)
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01",
+               "authorization": f"Bearer {KEY}"}  # fmt: skip
+    url = server.base_url + item.request.url.path
+    sim = httpx.post(url, json=body, headers=headers)
+    assert sim.status_code == 200
+    assert set(sim.json()) == set(real)
+
+
+@pytest.mark.real_cassettes
+def test_real_count_tokens_404_is_not_found() -> None:
+    item = _recording("anthropic__count_tokens_error_404__1")
+    with pytest.raises(NotFoundError, match="claude-does-not-exist"):
+        adapter_for("anthropic").parse_token_count(item.response)  # type: ignore[attr-defined]
