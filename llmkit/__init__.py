@@ -12,6 +12,7 @@ from llmkit.breaker import (
 )
 from llmkit.budget import RetryBudget
 from llmkit.cache import CacheLayer, CacheStats, MemoryCache, SQLiteCache, StaleCache
+from llmkit.cascade import Cascade, CascadeOutcome
 from llmkit.client import AsyncClient, Client, default_layers
 from llmkit.clock import Clock, SystemClock, VirtualClock
 from llmkit.deadline import Deadline, Timeouts
@@ -103,6 +104,8 @@ __all__ = [
     "CallContext",
     "CallRecord",
     "Canned",
+    "Cascade",
+    "CascadeOutcome",
     "ChatRequest",
     "ChatResponse",
     "ChatStream",

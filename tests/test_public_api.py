@@ -35,6 +35,8 @@ PUBLIC = {
     # quotas per account / workflow / job
     "QuotaLayer", "QuotaLimit", "MemoryQuotaStore", "SQLiteQuotaStore", "RedisQuotaStore",
     "OverQuotaError", "QuotaUnavailableError",
+    # smaller models first
+    "Cascade", "CascadeOutcome",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker",

@@ -360,6 +360,7 @@ class Simulator:
             median_tokens=prof.output_tokens,
             last_user=last_user,
             input_tokens=input_tokens,
+            fail_rate=sc.failure_rate(call.model),
         )
         ctx.comp = comp
         fault: Fault | None = None

@@ -198,6 +198,38 @@ def _args_for(schema: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
     return out
 
 
+def requested_schema(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema a request asks its answer to follow (``{}`` for plain JSON mode)."""
+    fmt: Any = None
+    rf = raw.get("response_format")
+    if isinstance(rf, Mapping):
+        fmt = rf.get("json_schema") if rf.get("type") == "json_schema" else rf
+        if rf.get("type") == "json_object":
+            return {}
+    text = raw.get("text")
+    if fmt is None and isinstance(text, Mapping) and isinstance(text.get("format"), Mapping):
+        fmt = text["format"]
+    config = raw.get("output_config")
+    if fmt is None and isinstance(config, Mapping) and isinstance(config.get("format"), Mapping):
+        fmt = config["format"]
+    if not isinstance(fmt, Mapping):
+        return None
+    schema = fmt.get("schema")
+    return schema if isinstance(schema, Mapping) else None
+
+
+def _structured(schema: Mapping[str, Any], rng: random.Random, fail_rate: float) -> str:
+    obj = _args_for(schema, rng)
+    if fail_rate <= 0 or rng.random() >= fail_rate:
+        return json.dumps(obj, separators=(",", ":"))
+    required = [k for k in schema.get("required") or () if k in obj]
+    if required and rng.random() < 0.5:
+        del obj[required[rng.randrange(len(required))]]
+        return json.dumps(obj, separators=(",", ":"))
+    text = json.dumps(obj, separators=(",", ":"))
+    return text[: max(1, len(text) // 2)]  # cut short
+
+
 def _wanted_tool(call: Call, last_user: str) -> ToolSpec | None:
     if not call.tools or call.last_is_tool_result:
         return None
@@ -233,15 +265,33 @@ def _reasoning(call: Call, rng: random.Random) -> tuple[int, tuple[str, ...]]:
 
 
 def complete(
-    call: Call, rng: random.Random, *, median_tokens: int, last_user: str, input_tokens: int
+    call: Call,
+    rng: random.Random,
+    *,
+    median_tokens: int,
+    last_user: str,
+    input_tokens: int,
+    fail_rate: float = 0.0,
 ) -> Completion:
-    """Draw the answer. ``rng`` should be seeded from the scenario seed and the request."""
+    """Draw the answer. ``rng`` should be seeded from the scenario seed and the request.
+
+    A request for structured output (a JSON schema in ``response_format``, ``text.format`` or
+    ``output_config.format``) gets a JSON object built from the schema; with probability
+    ``fail_rate`` (the scenario's per-model quality knob) it is spoiled -- a required field
+    left out, or the JSON cut short -- as a weaker model's answer sometimes is.
+    """
     r, thought = _reasoning(call, random.Random(rng.random())) if call.reasoning else (0, ())
     tool = _wanted_tool(call, last_user)
     if tool is not None:
         args = json.dumps(_args_for(tool.parameters, rng), separators=(",", ":"))
         n = count_tokens(args) + 5
         return Completion((), "tool_calls", input_tokens, n, tool.name, args, r, thought)
+    schema = requested_schema(call.raw)
+    if schema is not None:
+        text = _structured(schema, rng, fail_rate)
+        chunks = tuple(text[i : i + 4] for i in range(0, len(text), 4))
+        return Completion(chunks, "stop", input_tokens, len(chunks), reasoning_tokens=r,
+                          reasoning_pieces=thought)  # fmt: skip
     n = max(1, round(rng.lognormvariate(math.log(median_tokens), 0.5)))
     finish = "stop"
     room = None if call.max_tokens is None else call.max_tokens - r

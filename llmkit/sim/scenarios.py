@@ -38,12 +38,27 @@ class Scenario:
     obfuscation: bool = False
     """Pad OpenAI chat stream chunks with a random ``obfuscation`` string, as the real API does
     unless ``stream_options.include_obfuscation`` is false (a request may also turn it on)."""
+    quality: tuple[tuple[str, float], ...] = ()
+    """Per-model quality knobs: ``(model marker, failure rate)`` pairs, first match wins. The
+    rate is how often a structured-output answer of a matching model fails validation (a
+    required field missing, or the JSON cut short). Simulated, not measured."""
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a scenario needs a name")
         if not isinstance(self.seed, int):
             raise TypeError("seed must be an int")
+        for marker, rate in self.quality:
+            if not isinstance(marker, str) or not 0.0 <= rate <= 1.0:
+                raise ValueError(f"quality needs (model marker, rate in [0, 1]), got {marker!r}")
+
+    def failure_rate(self, model: str) -> float:
+        """The simulated validation-failure rate of ``model``'s structured answers."""
+        name = model.lower()
+        for marker, rate in self.quality:
+            if marker in name:
+                return rate
+        return 0.0
 
     def with_(self, **changes: Any) -> Scenario:
         return replace(self, **changes)
