@@ -205,7 +205,7 @@ results.pivot_table(
     index=["kind", "cassette"], columns="policy", values=["succeeded", "attempts", "latency_s"]
 ).round(2)
 
-# %%
+# %% tags=["headline"]
 by = results.groupby(["failure", "policy"], sort=False)
 ok_rate = (by["succeeded"].sum() / by["calls"].sum()).unstack("policy")
 attempts = (by["attempts"].sum() / by["calls"].sum()).unstack("policy")

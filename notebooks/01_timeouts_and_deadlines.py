@@ -152,7 +152,7 @@ def outcome(df: pd.DataFrame) -> dict[str, float]:
 
 pd.DataFrame({"naive (SDK defaults)": outcome(sdk), "pattern (llmkit)": outcome(llmkit_way)}).T
 
-# %%
+# %% tags=["headline"]
 fig, (left, right) = figure(2, title="25 % of requests hang: how long does each call take?")
 for df, label, color in (
     (sdk, "naive: 600 s read timeout, no deadline", COLORS["naive"]),

@@ -201,7 +201,7 @@ herd_table = pd.DataFrame(
 )
 herd_table
 
-# %%
+# %% tags=["headline"]
 fig, (left, right) = figure(
     2, title="200 clients after a 10 s blip: synchronized waves vs spread", sharey=True
 )

@@ -96,7 +96,7 @@ pattern.loc[pattern["call_id"] == retried, cols]
 # day: the calls that failed without retries, the calls that still failed with them (what
 # users saw), and the failed *attempts* of that same run (what the provider did).
 
-# %%
+# %% tags=["headline"]
 BIN_S = 600  # 10-minute buckets
 
 

@@ -193,7 +193,7 @@ frames = {mode: frame(run.records) for mode, run in RUNS.items()}
 summary = pd.DataFrame([run.summary() for run in RUNS.values()]).set_index("run")
 summary.round(4)
 
-# %%
+# %% tags=["headline"]
 bins = {
     RUNS[m].name: per_bin(frames[m], provider=PRIMARY, bin_s=BIN) for m in ("full", "retry", "none")
 }

@@ -395,7 +395,7 @@ assert by_hits["mean latency (s)"].is_monotonic_decreasing, "mean latency falls 
 assert (sizing.loc[hit > 0.5, "p50 latency (s)"] == 0).all(), "p50 is 0 once most calls hit"
 sizing.round(3)
 
-# %%
+# %% tags=["headline"]
 fig, (curve, rate) = figure(
     2, title=f"{N:,} skewed calls over {len(PROMPTS)} prompts: cache size and TTL"
 )

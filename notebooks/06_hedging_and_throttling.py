@@ -179,7 +179,7 @@ hedge_table.round(3)
 # attempt record of its own; the layer's own counter, `hedges sent`, agrees with the
 # simulator's.)
 
-# %%
+# %% tags=["headline"]
 HEDGE_COLORS = [COLORS["naive"], COLORS["extra"], COLORS["pattern"], COLORS["other"]]
 fig, (bars, cdf) = figure(2, title="1,000 calls with a slow tail: hedging", width=6.4)
 hedge_table[["p50 (s)", "p95 (s)", "p99 (s)"]].T.plot.bar(ax=bars, color=HEDGE_COLORS, rot=0)
