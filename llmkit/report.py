@@ -126,6 +126,7 @@ def kernel_env() -> dict[str, str]:
     """The kernel's environment: ours without ``MPLBACKEND`` (so figures are captured inline)."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
+    env["LLMKIT_STATIC_NOTEBOOKS"] = "1"  # llmkit.panel: executed copies draw default knobs once
     return env
 
 

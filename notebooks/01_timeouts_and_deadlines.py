@@ -354,6 +354,60 @@ source(
 # line checks it): short enough to abandon an attempt that landed in the tail (its retry
 # usually lands on a fast path), long enough to let healthy requests finish.
 #
+# ## Explore: move the knobs
+#
+# Section 2's pattern as a function of its knobs: the read timeout, the deadline, the number
+# of attempts and the share of requests that hang. In JupyterLab the panel below reruns the
+# 300 calls on the virtual clock and redraws the chart when you release a slider (the redraw
+# time is printed); the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+
+def experiment(read_timeout=2.5, deadline=10.0, attempts=4, hang_rate=0.25):
+    """300 calls, one every 2 s, against `healthy` with `hang_rate` of requests hanging."""
+    faults = (FaultRule(Fault.HANG, rate=hang_rate),) if hang_rate > 0 else ()
+    scenario = get_scenario("healthy").with_(name=f"hangs-{hang_rate:.0%}", faults=faults)
+    df = simulate_calls(
+        scenario,
+        n=300,
+        seed=11,
+        timeout=Timeouts(read=read_timeout),
+        retry=RetryPolicy(max_attempts=attempts, base=0.25, cap=1.0),
+        deadline=deadline,
+        budget=False,
+    )
+    calls = df[df["kind"] == "call"]
+    fig, (left, right) = figure(
+        2, title=f"read timeout {read_timeout:g} s, deadline {deadline:g} s, {attempts} attempts"
+    )
+    latency_cdf(left, calls["latency"], label="every call", color=COLORS["pattern"])
+    left.axvline(deadline, color="#555555", ls="--", lw=1)
+    left.text(deadline, 0.05, " deadline", fontsize=8)
+    left.set_xlim(0, max(deadline, float(calls["latency"].max())) * 1.05)
+    left.set_title(f"call latency: p99 {percentiles(calls['latency'])[2]:.1f} s")
+    left.legend(loc="lower right", fontsize=8)
+    outcome_counts = calls["error_type"].fillna("succeeded").value_counts()
+    right.barh(outcome_counts.index, outcome_counts.values, color=COLORS["other"])
+    right.set_xlabel("calls (count)")
+    right.set_title(
+        f"{int(calls['ok'].sum())}/300 succeeded; attempts {int((df['kind'] == 'attempt').sum())}"
+    )
+    source(fig, f"simulator scenario healthy + {hang_rate:.0%} HANG rule, seed 11, 300 calls")
+    return fig
+
+
+# %%
+explore(
+    experiment,
+    read_timeout=(0.5, 10.0, 0.5),
+    deadline=(2.0, 30.0, 1.0),
+    attempts=(1, 6, 1),
+    hang_rate=(0.0, 0.6, 0.05),
+)
+
+# %% [markdown]
 # ## What to tune
 #
 # * **`deadline=`**: what the caller will actually wait, end to end — a chat UI 10–20 s, a

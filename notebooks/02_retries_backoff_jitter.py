@@ -38,6 +38,7 @@
 # and seed. Nothing sleeps for real.
 
 # %%
+import functools
 import time
 from dataclasses import dataclass
 
@@ -133,7 +134,7 @@ print("one attempt fails both bursts; retries recover both")
 # * **pattern — full jitter**: llmkit's default, `U(0, min(cap, base·2^n))`.
 
 
-# %%
+# %% tags=["experiment"]
 @dataclass(frozen=True, slots=True)
 class FixedBackoff(RetryPolicy):
     """What most hand-written retry loops do: the same 1 s, 2 s, 4 s... for every client."""
@@ -168,15 +169,12 @@ HERD_SEED = 1
 POLICY = {"max_attempts": 6, "base": 1.0, "cap": 30.0}
 
 
+@functools.cache  # a run is reproducible: the panel below reuses it instead of rerunning
 def herd(policy: RetryPolicy, *, blip_s: float = 10.0, capacity: int = 40, seed: int = HERD_SEED):
     """200 workers at t = 0 against a provider overloaded for ``blip_s`` seconds."""
     faults = (FaultRule(Fault.OVERLOADED, window=(0.0, blip_s)),) if blip_s > 0 else ()
     scenario = get_scenario("healthy").with_(name=f"blip-0-{blip_s:g}s", faults=faults)
     return fleet(scenario, workers(policy, seed=seed), capacity=capacity, clients=200, seed=seed)
-
-
-fixed = herd(FixedBackoff(**POLICY))
-jitter = herd(RetryPolicy(**POLICY))
 
 
 def scorecard(df: pd.DataFrame) -> dict[str, float]:
@@ -196,6 +194,9 @@ def scorecard(df: pd.DataFrame) -> dict[str, float]:
     }
 
 
+# %%
+fixed = herd(FixedBackoff(**POLICY))
+jitter = herd(RetryPolicy(**POLICY))
 herd_table = pd.DataFrame(
     {"naive: fixed backoff": scorecard(fixed), "pattern: full jitter": scorecard(jitter)}
 )
@@ -258,7 +259,7 @@ assert j["last_attempt_s"] < f["last_attempt_s"], "... and the herd stops knocki
 # the same 200 workers and seed; only the blip changes:
 
 
-# %%
+# %% tags=["experiment"]
 @dataclass(frozen=True, slots=True)
 class EqualJitter(RetryPolicy):
     """Half the ceiling for sure, the other half at random."""
@@ -270,6 +271,7 @@ class EqualJitter(RetryPolicy):
         return wait if retry_after is None else max(wait, retry_after)
 
 
+# %%
 equal = herd(EqualJitter(**POLICY))
 no_blip = {
     "full jitter": herd(RetryPolicy(**POLICY), blip_s=0.0),
@@ -439,6 +441,51 @@ assert wb_["p99_s"] < nb_["p99_s"], "... and keeps latency bounded"
 # provider or a degraded answer (notebooks 04–06). Combine it with a fallback, not instead of
 # one. (Every sentence of this paragraph is asserted in the cell above.)
 #
+# ## Explore: move the knobs
+#
+# Section 2's herd as a function of its knobs: the jitter, the base delay, the attempt cap,
+# the blip's length and the provider's capacity. In JupyterLab the panel reruns the 200
+# workers on the virtual clock when you release a knob and prints the redraw time; the
+# executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+JITTERS = {"full": RetryPolicy, "equal": EqualJitter, "fixed": FixedBackoff}
+
+
+def experiment(jitter="full", base=1.0, max_attempts=6, blip_s=10.0, capacity=40):
+    """200 workers at t = 0 after a `blip_s` outage, behind a gate of `capacity` requests/s."""
+    policy = JITTERS[jitter](max_attempts=max_attempts, base=base, cap=30.0)
+    df = herd(policy, blip_s=blip_s, capacity=capacity)
+    card = scorecard(df)
+    fig, (ax,) = figure(
+        1,
+        width=10,
+        title=f"{jitter} backoff, base {base:g} s, {max_attempts} attempts: "
+        f"{card['succeeded']}/200 succeeded, p50 {card['p50_s']} s, "
+        f"last attempt {card['last_attempt_s']} s",
+    )
+    attempt_rate(ax, df, bin_s=0.5, until=40.0, color=COLORS["pattern"])
+    if blip_s > 0:
+        shade(ax, 0, blip_s, f"provider overloaded (0–{blip_s:g} s)")
+    ax.axhline(capacity, color="#333333", ls="--", lw=1.2, label=f"capacity: {capacity}/s")
+    ax.legend(fontsize=8, loc="upper right")
+    source(fig, f"simulator scenario healthy + OVERLOADED 0–{blip_s:g} s, seed {HERD_SEED}")
+    return fig
+
+
+# %%
+explore(
+    experiment,
+    jitter=list(JITTERS),
+    base=(0.25, 4.0, 0.25),
+    max_attempts=(2, 10, 1),
+    blip_s=(0.0, 30.0, 1.0),
+    capacity=(10, 200, 10),
+)
+
+# %% [markdown]
 # ## What to tune
 #
 # * **`RetryPolicy(max_attempts, base, cap)`**: the ceiling doubles from `base` up to `cap`.
