@@ -44,6 +44,7 @@
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -168,10 +169,10 @@ source(
 #
 # ## 2. The chaos run: a one-minute outage inside 2,000 calls
 #
-# `llmkit.chaos` sends 1,200 calls (4 per virtual second, each its own asyncio task) through the
+# `llmkit.chaos` sends 800 calls (4 per virtual second, each its own asyncio task) through the
 # simulator with **30 % transient faults on every provider** (429 with `retry-after`, 500, 502,
 # 503, 529, hangs until the 5 s read timeout, connection resets), a **60 s outage of the
-# primary** (120–180 s), and 0.5 % `429 insufficient_quota` on the primary (not retryable), all
+# primary** (60–120 s), and 0.5 % `429 insufficient_quota` on the primary (not retryable), all
 # inside a 30 s deadline per call. Three set-ups, same scenario, same seed:
 #
 # * **no policies** — one attempt, one provider;
@@ -179,11 +180,22 @@ source(
 # * **retry + budget + fallback + breaker** — plus a breaker per target and the chain
 #   OpenAI → Anthropic → OpenRouter.
 
+# %% tags=["experiment"]
+import functools
+
+# tests/test_chaos.py and the benchmark run 2,000 calls with the outage at 120-180 s
+CONFIG = ChaosConfig(calls=800, outage=(60.0, 120.0))
+
+
+@functools.cache  # a run is reproducible: the panel below reuses it instead of rerunning
+def chaos_run(config: ChaosConfig, mode: str):
+    return simulate(config, mode)
+
+
 # %%
-CONFIG = ChaosConfig(calls=1200)  # tests/test_chaos.py and the benchmark run 2,000 of the same
 SCENARIO = chaos_scenario(CONFIG)
 DATA = f"simulator scenario {SCENARIO.name!r} ({SCENARIO.description}), seed {CONFIG.seed}"
-RUNS = {mode: simulate(CONFIG, mode) for mode in ("none", "retry", "full")}
+RUNS = {mode: chaos_run(CONFIG, mode) for mode in ("none", "retry", "full")}
 COLOR = {"none": COLORS["naive"], "retry": COLORS["extra"], "full": COLORS["pattern"]}
 PRIMARY_TARGET, PRIMARY = ROUTES[0][0], ROUTES[0][1]
 OUT_START, OUT_END = CONFIG.outage
@@ -475,6 +487,48 @@ source(fig, f"simulator scenario 'outage' ({OUTAGE.description}), seed 0")
 # errors into answers the user can use, and labels every one of them — the telemetry's
 # `degraded` column is what an alert on "share of degraded answers" reads.
 #
+# ## Explore: move the knobs
+#
+# The breaker of section 2 as a function of its knobs: its failure-rate threshold, its
+# cooldown and how many outcomes it needs before judging. The panel reruns a shorter chaos
+# run (section 2's 800 calls) with every policy on and redraws the timeline when
+# you release a knob, printing the redraw time; the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+
+def experiment(failure_rate=0.75, cooldown=10.0, min_requests=20):
+    """The full set-up through a 60 s primary outage, with this breaker on every target."""
+    breaker = BreakerConfig(
+        failure_rate=failure_rate,
+        window_seconds=10.0,
+        min_requests=min_requests,
+        cooldown=cooldown,
+    )
+    config = replace(CONFIG, breaker=breaker)
+    run = chaos_run(config, "full")
+    label = f"every policy: {run.success_rate:.1%} succeeded, {run.breaker_opens} breaker opens"
+    fig, _ = outage_timeline(
+        {label: per_bin(frame(run.records), provider=ROUTES[0][1])},
+        colors={label: COLORS["pattern"]},
+        outage=config.outage,
+        breaker=breaker_steps(run.breaker_events, ROUTES[0][0], run.seconds),
+        title=f"breaker: opens at {failure_rate:.0%} failures (≥ {min_requests} outcomes in 10 s), "
+        f"cooldown {cooldown:g} s",
+    )
+    source(
+        fig, f"simulator scenario 'chaos' (primary down 60–120 s), seed {config.seed}, 800 calls"
+    )
+    return fig
+
+
+# %%
+explore(
+    experiment, failure_rate=(0.1, 1.0, 0.05), cooldown=(1.0, 60.0, 1.0), min_requests=(1, 60, 1)
+)
+
+# %% [markdown]
 # ## What to tune
 #
 # * **Breaker** (`BreakerConfig`): `failure_rate` and `window_seconds`/`min_requests` decide
