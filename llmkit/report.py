@@ -355,7 +355,8 @@ def _paragraphs(text: str) -> str:
 def _headline_card(run: NotebookRun) -> str:
     """One notebook in the summary grid: title, first sentence, headline chart."""
     anchor = html.escape(run.source.stem)
-    first = re.split(r"(?<=[.!?])\s", " ".join(run.summary.split()), maxsplit=1)[0]
+    flat = re.sub(r"(?m)^\s*(?:\d+\.|[*-])\s+", "", run.summary)  # list items as prose
+    first = re.split(r"(?<=[.!?])\s", " ".join(flat.split()), maxsplit=1)[0]
     lead = first if len(first) < 240 else first[:237] + "…"
     if not run.ok:
         body = f'<p class="fail">FAILED: {html.escape("; ".join(run.errors))}</p>'

@@ -305,8 +305,8 @@ which
 # saturated**: the widest spread gets the herd under the capacity line soonest. Either beats
 # fixed backoff by far. llmkit defaults to full jitter *and* bounds every call with a
 # deadline and a retry budget rather than relying on the attempt cap alone; a `RetryPolicy`
-# subclass like the one above is all it takes to choose equal jitter. (Other seeds give the
-# same ordering; exercise 1 moves the blip length to find where it flips.)
+# subclass like the one above is all it takes to choose equal jitter. (`herd(..., seed=n)`
+# reruns it with other seeds; exercise 1 moves the blip length to find where it flips.)
 #
 # ## 3. A 30-second outage under steady traffic: retries with and without a budget
 #

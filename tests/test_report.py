@@ -209,5 +209,10 @@ def test_a_short_lead_keeps_the_list_it_introduces() -> None:
     out = _paragraphs(lead)
     assert out.startswith("<p><b>The production failures.</b></p><ol><li><em>The tail.</em>")
     assert out.count("<li>") == 2
+    from llmkit.report import NotebookRun, _headline_card
+
+    card = _headline_card(NotebookRun(Path("06_x.py"), Path("06_x.ipynb"), summary=lead))
+    assert "<b>The production failures.</b> <em>The tail.</em> slow" in card
+    assert " 1." not in card
     long_first = ["A whole first paragraph that says enough on its own to stand alone.", "next"]
     assert _lead(long_first) == long_first[0]
