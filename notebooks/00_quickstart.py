@@ -84,7 +84,9 @@ with replay(ok_path, clock=clock) as rec:
         max_tokens=128,
     )
 
-print(response.text)
+# The simulator answers with filler words of the right length, not a real haiku: what it
+# models is the wire format, the timing and the token counts, never the writing.
+print("response.text (simulator filler, not a haiku):", response.text[:120], "…")
 print(f"model={response.model} latency={response.latency:.3f}s usage={response.usage}")
 
 # %% [markdown]
@@ -203,7 +205,7 @@ results.pivot_table(
     index=["kind", "cassette"], columns="policy", values=["succeeded", "attempts", "latency_s"]
 ).round(2)
 
-# %%
+# %% tags=["headline"]
 by = results.groupby(["failure", "policy"], sort=False)
 ok_rate = (by["succeeded"].sum() / by["calls"].sum()).unstack("policy")
 attempts = (by["attempts"].sum() / by["calls"].sum()).unstack("policy")
@@ -212,18 +214,34 @@ ok_rate, attempts = ok_rate.loc[order], attempts.loc[order]
 
 fig, (left, right) = figure(2, title="Naive vs pattern on every recorded failure", width=6.5)
 ok_rate[["naive", "pattern"]].plot.barh(
-    ax=left, color=[COLORS["naive"], COLORS["pattern"]], xlim=(0, 1.05)
+    ax=left, color=[COLORS["naive"], COLORS["pattern"]], xlim=(0, 1.18)
 )
 left.set_xlabel("share of calls that succeeded (fraction)")
 left.set_ylabel("recorded failure")
-left.set_title("success rate")
-left.invert_yaxis()
+left.set_title("success rate (a 0 % bar is drawn as its label)")
 attempts[["naive", "pattern"]].plot.barh(ax=right, color=[COLORS["naive"], COLORS["pattern"]])
 right.set_xlabel("HTTP attempts per call (count)")
 right.set_ylabel("")
 right.set_title("what it cost: attempts per call")
-right.invert_yaxis()
-source(fig, f"replayed cassettes {', '.join(sorted(results['cassette'].unique()))}")
+for ax, fmt in ((left, "{:.0%}"), (right, "{:.2g}")):
+    for bars in ax.containers:  # label every bar, so a 0 reads as 0, not as missing data
+        ax.bar_label(bars, labels=[fmt.format(b.get_width()) for b in bars], fontsize=7, padding=2)
+    ax.invert_yaxis()
+    ax.axhline(len(TRANSIENT) - 0.5, color="#333333", lw=1, ls="--")  # transient | permanent
+    ax.text(ax.get_xlim()[1], len(TRANSIENT) - 0.55, "transient ↑  ", ha="right", va="bottom",
+            fontsize=8)  # fmt: skip
+    ax.text(ax.get_xlim()[1], len(TRANSIENT) - 0.45, "permanent ↓  ", ha="right", va="top",
+            fontsize=8)  # fmt: skip
+    ax.legend(title="policy", fontsize=8, loc="lower right")
+source(
+    fig,
+    f"replayed cassettes: each failure above for every provider format the catalogue recorded "
+    f"it for ({results['cassette'].nunique()} cassettes, listed in the table above)",
+)
+assert (ok_rate.loc[TRANSIENT, "naive"] == 0).all(), "naive fails every transient failure"
+assert (ok_rate.loc[TRANSIENT, "pattern"] == 1).all(), "the pattern recovers every one"
+assert (ok_rate.loc[PERMANENT] == 0).all().all(), "permanent failures fail both ways"
+assert (attempts.loc[PERMANENT, "pattern"] == 1).all(), "... and cost exactly one attempt"
 for kind, part in results.groupby("kind"):
     tally = part.groupby("policy")[["succeeded", "calls", "attempts"]].sum()
     print(
@@ -292,6 +310,15 @@ with replay(cassette("openai", "insufficient-quota"), clock=VirtualClock()) as r
 #    matter for dashboards?
 # 3. Write a `MemorySink` subclass whose `emit` prints one line per call record
 #    (`model`, `attempt`, `latency`, `error_type`) and replay `mixed/day-of-traffic` through it.
+#
+# ## Takeaways
+#
+# 1. A `Client` is a provider plus a stack of layers; a cassette or the simulator stands in
+#    for the network, so every lesson replays offline on a virtual clock.
+# 2. Retry what is transient, never what is permanent: every failure is one typed kind.
+# 3. Retries cost attempts and time: watch attempts per call beside the success rate.
+#
+# **Next:** [01 · Timeouts and deadlines](01_timeouts_and_deadlines.ipynb).
 
 # %%
 print(f"notebook ran in {time.perf_counter() - started:.1f} s of real time")
