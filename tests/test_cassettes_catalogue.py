@@ -82,13 +82,16 @@ def test_catalogue_is_complete_and_committed() -> None:
     groups = {g for _, g in entries()}
     assert groups == {"openai", "openai-responses", "anthropic", "openrouter", "mixed"}
     # every provider holds every failure the simulator models for it; the only gaps are the
-    # overload status each provider does not use (see the comment in catalogue.py)
+    # overload status each provider does not use (see the comment in catalogue.py) and the two
+    # Anthropic-only wire facts (its billing_error type, a 500 marked x-should-retry: false)
     per = {g: {e.name for e, gg in entries(g)} for g in PROVIDER_GROUPS}
-    common = set(PROMISED) - {"overloaded-529", "overloaded-503"}
+    anthropic_only = {"billing-error", "500-no-retry"}
+    common = set(PROMISED) - {"overloaded-529", "overloaded-503"} - anthropic_only
     for g, names in per.items():
         assert common <= names, f"{g} lacks {sorted(common - names)}"
         assert ("overloaded-529" in names) == (g == "anthropic")
         assert ("overloaded-503" in names) == (g != "anthropic")
+        assert (anthropic_only <= names) == (g == "anthropic")
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
@@ -211,6 +214,9 @@ PROMISED: dict[str, tuple[str | None, bool]] = {
     "overloaded-529": ("overloaded", True),
     "overloaded-503": ("overloaded", True),
     "insufficient-quota": ("quota_exhausted", False),
+    "billing-error": ("quota_exhausted", False),
+    # a 500 is retryable, unless the provider's x-should-retry: false says otherwise
+    "500-no-retry": ("server_error", False),
     "context-length": ("context_length", False),
     "content-filter": ("content_filter", False),
     "auth": ("auth", False),

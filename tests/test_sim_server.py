@@ -217,7 +217,7 @@ def test_cli_scenarios_lists_every_scenario(capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["sim", "serve", "--scenario", "nope"], "unknown scenario 'nope'; known: 5xx-burst"),
+        (["sim", "serve", "--scenario", "nope"], "unknown scenario 'nope'; known: 500-no-retry"),
         (["sim", "serve", "--port", "99999"], "port must be within"),
         (["sim", "serve", "--time-scale", "0"], "positive number"),
         (["sim"], "required"),
