@@ -8,9 +8,12 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test lint types pytest cassettes bench clean notebooks
 
-$(STAMP): pyproject.toml
+# A path-based editable install (editable_mode=compat): mypy and pyright can then see llmkit
+# from a script anywhere, which setuptools' default import-hook install hides from them.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' \
+	  --config-settings editable_mode=compat
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -72,3 +72,29 @@ def test_import_llmkit_does_not_load_pandas_or_matplotlib() -> None:
 
 def test_py_typed_ships() -> None:
     assert (ROOT / "llmkit" / "py.typed").exists()
+
+
+def test_a_users_script_outside_the_clone_type_checks(tmp_path: Path) -> None:
+    # setuptools' default editable install is an import hook that type checkers cannot follow
+    # (mypy: import-not-found); the Makefile installs path-based (editable_mode=compat).
+    script = tmp_path / "my_app.py"
+    script.write_text(
+        "import llmkit\n"
+        "from llmkit.errors import LLMError\n\n\n"
+        "def ask(client: llmkit.Client) -> str:\n"
+        "    try:\n"
+        "        reply = client.chat(model='m', messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "    except LLMError as exc:\n"
+        "        return exc.kind\n"
+        "    return reply.text\n"
+    )
+    proc = subprocess.run(  # noqa: S603 - the venv's own mypy on a fixed file
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", script.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert "import-not-found" not in proc.stdout, proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
