@@ -112,26 +112,34 @@ def _add_sim(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     sub = p.add_subparsers(dest="sim_command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     s = sub.add_parser("serve", help="serve the simulator over HTTP")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    s.add_argument("--port", type=_port, default=8000, help="port (0 picks a free one)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    s.add_argument(
+        "--port", type=_port, default=8000, help="port, 0 picks a free one (default: %(default)s)"
+    )
     s.add_argument(
         "--scenario",
         type=_scenario_name,
         default="healthy",
-        help="named scenario (see `llmkit scenarios`)",
+        help="named scenario, see `llmkit scenarios` (default: %(default)s)",
     )
-    s.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="override the scenario's seed (default: the scenario's own)",
+    )
     s.add_argument(
         "--time-scale",
         type=_positive_float,
         default=1.0,
-        help="run simulated time this many times faster than the wall clock",
+        help="run simulated time this many times faster than the wall clock (default: %(default)s)",
     )
     s.add_argument(
         "--virtual-time",
         action="store_true",
         help="never sleep: each request sends its clock in x-llmkit-sim-time and gets the "
-        "planned timing back in x-llmkit-sim-* headers (what `llmkit record` uses)",
+        "planned timing back in x-llmkit-sim-* headers (what `llmkit record` uses; default: "
+        "off, real time)",
     )
     s.set_defaults(func=_cmd_sim_serve)
 

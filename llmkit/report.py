@@ -435,10 +435,25 @@ def demo_main(
     from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
     from llmkit.charts import find_root  # noqa: PLC0415
 
-    base = find_root(root)
+    if root is not None:
+        base = Path(root).resolve()
+        if not (base / "cassettes").is_dir():
+            print(
+                f"llmkit demo: error: --root {root} has no cassettes/ directory "
+                "(give the root of an llmkit clone)",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        base = find_root(None)
     cassette_list = cassette_paths(base)
     if not cassette_list:
-        print(f"llmkit demo: error: no cassettes in {base / 'cassettes'}", file=sys.stderr)
+        print(
+            f"llmkit demo: error: no cassettes in {base / 'cassettes'}. The demo replays the "
+            "repository's cassettes and notebooks, which an installed package does not ship: "
+            "run it in a clone (git clone, then make demo) or pass --root CLONE",
+            file=sys.stderr,
+        )
         return 2
     nb_list = notebook_paths(base) if notebooks else []
     if only:

@@ -176,3 +176,31 @@ def test_notebook_intro_renders_inline_markdown_safely() -> None:
     assert out.startswith("<b>The failure.</b> a <code>429</code> is <em>not</em> final")
     assert "<script>" not in out
     assert "&lt;script&gt;" in out
+
+
+def test_demo_root_is_used_as_given_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An explicit --root is never swapped for the checkout the command happens to run in.
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    assert main(["demo", "--root", str(empty), "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err
+    assert "no cassettes/" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_demo_from_an_installed_package_says_how_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import llmkit.charts
+
+    # As from site-packages: no clone above the cwd, and no cassettes beside the package.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(llmkit.charts, "find_root", lambda start=None: tmp_path)
+    assert main(["demo", "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "run it in a clone" in err
+    assert "--root" in err
+    assert len(err.strip().splitlines()) == 1
