@@ -204,3 +204,19 @@ def test_demo_from_an_installed_package_says_how_to_run_it(
     assert "run it in a clone" in err
     assert "--root" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_notebook_kernels_start_and_stop_without_warnings(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from llmkit.report import execute_notebook
+
+    source = tmp_path / "tiny.py"
+    source.write_text("# %% [markdown]\n# # Tiny\n\n# %%\nprint(6 * 7)\n", encoding="utf-8")
+    run = execute_notebook(source, tmp_path / "out", timeout=60)
+    assert run.ok, run.errors
+    assert "42" in (tmp_path / "out" / "tiny.ipynb").read_text(encoding="utf-8")
+    err = capfd.readouterr().err
+    # the kernel talks over a Unix socket (no "TCP without encryption" warning) and is shut
+    # down before the run returns (no "Parent appears to have exited" once we exit)
+    assert "WARNING" not in err, err
