@@ -98,3 +98,21 @@ def test_a_users_script_outside_the_clone_type_checks(tmp_path: Path) -> None:
     )
     assert "import-not-found" not in proc.stdout, proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_notebooks_open_as_notebooks_in_jupyterlab() -> None:
+    from jupytext.config import (  # type: ignore[import-untyped]
+        find_jupytext_configuration_file,
+        load_jupytext_configuration_file,
+    )
+
+    # jupytext pairs each py:percent file with an (uncommitted) .ipynb twin ...
+    found = find_jupytext_configuration_file(str(ROOT / "notebooks"))
+    assert found is not None
+    assert Path(found) == ROOT / "jupytext.toml"
+    assert load_jupytext_configuration_file(found).formats == ["ipynb,py:percent"]
+    assert "notebooks/*.ipynb" in (ROOT / ".gitignore").read_text().splitlines()
+    # ... and the venv `make` builds makes JupyterLab open them as notebooks on double-click
+    makefile = (ROOT / "Makefile").read_text()
+    assert "LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json" in makefile
+    assert "jupytext-config --settings-file $(LAB_SETTINGS) set-default-viewer python" in makefile
