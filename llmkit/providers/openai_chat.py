@@ -32,6 +32,7 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    readable_message,
 )
 from llmkit.providers.base import (
     StreamParser,
@@ -330,7 +331,7 @@ def _body_snippet(response: httpx.Response) -> str:
         text = response.content.decode("utf-8", errors="replace").strip()
     except httpx.ResponseNotRead:
         return ""
-    return text[:_SNIPPET]
+    return readable_message(text)[:_SNIPPET]
 
 
 def classify_openai(response: httpx.Response, provider: str) -> LLMError:

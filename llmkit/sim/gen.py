@@ -198,7 +198,7 @@ def _args_for(schema: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
     return out
 
 
-def _forced_tool(call: Call) -> ToolSpec | None | bool:
+def _forced_tool(call: Call) -> ToolSpec | bool | None:
     """What ``tool_choice`` asks for: a tool, True (any tool), False (none) or None (auto).
 
     OpenAI chat/OpenRouter: ``"required"``, ``"none"``, ``{"type": "function", "function":
