@@ -16,6 +16,7 @@ whose ``error`` says why, so one broken file never hides the rest.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,9 @@ class Inspected:
     input_tokens: int | None
     output_tokens: int | None
     error: str | None = None
-    """Why this interaction (or file) could not be read; None when it could."""
+    """Why this interaction (or file) could not be read; None when it could. A call that is not
+    a chat call (token counting, model lists) is read: no kind, and ``input_tokens`` is the
+    count a token-counting endpoint answered."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -112,8 +115,8 @@ def _inspect(file: str, index: int, response: httpx.Response, forced: str | None
         return Inspected(file, index, None, status, None, None, None, None, None, why)
     path = response.request.url.path.rstrip("/")
     if status < 400 and (response.request.method == "GET" or path.endswith(_NOT_CHAT)):
-        why = f"{response.request.method} {path} is not a chat call: nothing to parse"
-        return Inspected(file, index, provider, status, None, None, None, None, None, why)
+        # not a chat call (token counting, model lists): a count is its only usage figure
+        return Inspected(file, index, provider, status, None, None, None, _count(response), None)
     try:
         if status >= 400:
             err = classify(provider, response)
@@ -134,3 +137,12 @@ def _row(file: str, index: int, provider: str, status: int, err: LLMError) -> In
     return Inspected(
         file, index, provider, status, str(err.kind), err.retryable, err.retry_after, None, None
     )
+
+
+def _count(response: httpx.Response) -> int | None:
+    """``input_tokens`` of a token-counting answer, None for anything else."""
+    try:
+        value = json.loads(response.content).get("input_tokens")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

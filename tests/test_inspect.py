@@ -202,3 +202,21 @@ def test_inspected_rows_are_frozen() -> None:
     row = Inspected("f", 0, "openai", 200, None, None, None, 1, 2)
     with pytest.raises(AttributeError):
         row.status = 500  # type: ignore[misc]
+
+
+def test_token_counting_calls_report_their_count(tmp_path: Path) -> None:
+    counted = _VCRPY.replace("/v1/chat/completions", "/v1/messages/count_tokens").replace(
+        "api.openai.com", "api.anthropic.com"
+    )
+    counted = counted.replace(
+        '{"id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",', '{"input_tokens": 12,'
+    )
+    (tmp_path / "count.yaml").write_text(counted)
+    rows = list(inspect_path(tmp_path))
+    assert rows[1].provider == "anthropic"
+    assert (rows[1].status, rows[1].kind, rows[1].input_tokens, rows[1].error) == (
+        200,
+        None,
+        12,
+        None,
+    )
