@@ -18,11 +18,12 @@ Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import random
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from http.client import HTTPResponse
 from http.cookiejar import CookieJar
 from types import TracebackType
@@ -34,11 +35,12 @@ from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
+from llmkit.errors import AuthError, ConnectionError
 from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
-from llmkit.secrets import APIKey
+from llmkit.secrets import ENV_VARS, APIKey
 from llmkit.telemetry import (
     BreakerTelemetry,
     EventSink,
@@ -56,7 +58,7 @@ from llmkit.transport import (
 )
 from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages, as_tools
 
-__all__ = ["AsyncClient", "Client", "default_layers"]
+__all__ = ["AsyncClient", "AsyncStreamManager", "Client", "default_layers"]
 
 
 _T = TypeVar("_T")
@@ -166,9 +168,72 @@ def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
     return [x for x in layers if not isinstance(x, TelemetryLayer | DeadlineLayer)]
 
 
+_OPTIONS_DOC = """
+    Options (keywords; every one optional):
+
+    provider        "openai" (default), "anthropic", "openrouter", "compatible" (any
+                    OpenAI-compatible server: needs base_url)
+    api_key         the key (str or APIKey); default from OPENAI_API_KEY, ANTHROPIC_API_KEY or
+                    OPENROUTER_API_KEY. A provider's public endpoint without one fails here.
+    base_url        where to send; default OPENAI_BASE_URL / ANTHROPIC_BASE_URL when set, else
+                    the provider's public endpoint
+    api             "chat" or "responses" (OpenAI's Responses API); default "chat"
+    adapter         a custom wire-format adapter (llmkit.providers) instead of provider/api
+    timeout         Timeouts, or seconds for the read timeout; default connect 5, read 60,
+                    write 10, pool 5, stream idle 30
+    deadline        total seconds per call, every attempt and wait included; default 120
+    min_attempt     no attempt starts with less than this left of the deadline; default 0.25
+    retry           total attempts (retry=3 means up to 3 attempts: the SDKs' max_retries=2),
+                    a RetryPolicy, or False for one attempt; default RetryPolicy() (3)
+    budget          a RetryBudget shared across calls and clients; True/None: a new one,
+                    False: none
+    telemetry       a sink (MemorySink, JSONLSink, LoggingSink...) or several; default none
+    clock           the clock (VirtualClock in tests and notebooks); default the system clock
+    seed            seeds the jitter for reproducible tests; leave unset in production
+    layers          call-level layers (cache, fallback, hedge, quotas), outermost first
+    attempt_layers  per-attempt layers (circuit breaker, throttle), outermost first
+    http_client     an httpx client used as given (never closed by close())
+    transport       an httpx transport for a client of our own (mock, replay, simulator)
+"""
+
+# Keywords users bring from the official SDKs, and what llmkit calls them.
+_SDK_NAMES = {
+    "max_retries": "retry= (total attempts: the SDKs' max_retries=2 is retry=3)",
+    "default_headers": "a Layer that adds headers, or http_client=httpx.Client(headers=...)",
+    "organization": "http_client=httpx.Client(headers={'OpenAI-Organization': ...})",
+    "timeout_s": "timeout=",
+    "base_uri": "base_url=",
+    "key": "api_key=",
+}
+_PUBLIC_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "openrouter.ai"})
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+def _check_options(cls: type, options: Mapping[str, Any]) -> None:
+    """A wrong keyword is a TypeError naming the right one, not Python's bare complaint."""
+    unknown = [k for k in options if k not in ClientOptions.__annotations__]
+    if not unknown:
+        return
+    name = unknown[0]
+    hint = _SDK_NAMES.get(name)
+    if hint is None:
+        close = difflib.get_close_matches(name, [*ClientOptions.__annotations__], n=1)
+        hint = f"{close[0]}=" if close else "one of " + ", ".join(ClientOptions.__annotations__)
+    raise TypeError(f"{cls.__name__}() got an unknown option {name}=; use {hint}")
+
+
 class ClientOptions(TypedDict, total=False):
     """The keyword options shared by :class:`Client` and :class:`AsyncClient` (typed, so
-    mypy and editors check them): see ``_Core.__init__`` for what each one does."""
+    mypy and editors check them).
+
+    api_key: the key; default from the provider's *_API_KEY environment variable.
+    base_url: default OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the public endpoint.
+    api: "chat" or "responses". adapter: a custom wire-format adapter.
+    timeout: Timeouts or read seconds. deadline: total seconds per call (default 120).
+    min_attempt: least time left to start an attempt. retry: total attempts (3 = the SDKs'
+    max_retries=2), a RetryPolicy, or False. budget: shared RetryBudget. telemetry: sinks.
+    clock: the clock. seed: jitter seed. layers / attempt_layers: extra layers.
+    """
 
     api_key: str | APIKey | None
     base_url: str | None
@@ -210,6 +275,8 @@ class _Core:
     ) -> None:
         if adapter is None:
             adapter = adapter_for(provider, api=api)
+        if base_url is None and adapter.name in _BASE_URL_ENV:
+            base_url = os.environ.get(_BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
         if adapter.name in ("compatible", "openai-compatible") and not base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
@@ -246,6 +313,28 @@ class _Core:
         if self.telemetry is not None:
             _watch_breakers(self.layers, self.telemetry)
         self._rng = random.Random(seed)
+        self._closed = False
+
+    def _require_key(self) -> None:
+        """A provider's public endpoint without a key would only answer 401: say so now.
+        A local or simulator base_url, or an injected transport (a replay), needs none."""
+        if self.endpoint.api_key is not None or self.endpoint.host not in _PUBLIC_HOSTS:
+            return
+        names = " or ".join(ENV_VARS.get(self.provider, ())) or "the provider's key variable"
+        raise AuthError(
+            f"no API key for {self.endpoint.base_url}: pass api_key= or set {names} "
+            "(a local or simulator base_url needs none)",
+            provider=self.provider,
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionError(
+                f"this {type(self).__name__} is closed: make a new one (or call it before "
+                "close() / inside its with-block)",
+                provider=self.provider,
+                retryable=False,
+            )
 
     def _context(self, deadline: float | None) -> CallContext:
         now = self.clock.now()
@@ -269,10 +358,11 @@ class _Core:
 
 
 class Client(_Core):
-    """A synchronous client. ``deadline`` is the default total seconds per call (None: none).
+    """A synchronous client: ``Client("openai", deadline=20.0).chat(model=..., messages=...)``.
 
-    ``http_client`` is used as given and not closed by :meth:`close`; ``transport`` (any
-    ``httpx.BaseTransport``) gets a client of our own.
+    ``deadline`` is the default total seconds per call (None: none). ``http_client`` is used as
+    given and not closed by :meth:`close`; ``transport`` (any ``httpx.BaseTransport``) gets a
+    client of our own. ``with client.stream(...) as s:`` streams.
     """
 
     def __init__(
@@ -283,9 +373,12 @@ class Client(_Core):
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        _check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
+        if http_client is None and transport is None:
+            self._require_key()
         self._owns_http = http_client is None
         if http_client is None and transport is None and not urllib.request.getproxies():
             transport = httpx.HTTPTransport()  # what httpx.Client() makes, held for direct
@@ -303,6 +396,7 @@ class Client(_Core):
 
     def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         """Run a neutral :class:`ChatRequest` through the stack."""
+        self._check_open()
         ctx = self._context(deadline)
         response = self._handler(request, ctx)
         return response.with_(latency=self.clock.now() - ctx.started)
@@ -318,6 +412,7 @@ class Client(_Core):
         """Open a stream of :class:`StreamEvent` values (keywords: :func:`chat_args`);
         ``.response`` is the aggregate once it ends. Retries and fallbacks happen only before
         the first event is delivered."""
+        self._check_open()
         ctx = self._context(deadline)
         ctx.deliver_stream = True
         response = self._handler(request.with_(stream=True), ctx)
@@ -326,6 +421,7 @@ class Client(_Core):
         return ChatStream.completed(response)
 
     def close(self) -> None:
+        self._closed = True
         if self._owns_http:
             self.http.close()
 
@@ -392,7 +488,8 @@ def _default_async_transport() -> httpx.AsyncBaseTransport | None:
 
 class AsyncClient(_Core):
     """The asyncio twin of :class:`Client`; any ``httpx.AsyncClient`` or async transport works.
-    Without one it sends through aiohttp's connection pool (see :func:`default_async_http`)."""
+    Without one it sends through aiohttp's connection pool (see :func:`default_async_http`).
+    ``async with client.stream(...) as s:`` streams (``await client.stream(...)`` works too)."""
 
     def __init__(
         self,
@@ -402,11 +499,13 @@ class AsyncClient(_Core):
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        _check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         self._owns_http = http_client is None
         if http_client is None and transport is None:
+            self._require_key()
             transport = _default_async_transport()
         self.http = http_client or default_async_http(transport)
         self._transport = AsyncHTTPTransport(
@@ -419,6 +518,7 @@ class AsyncClient(_Core):
         return compose_async(_inner_layers(self.layers), self._transport)
 
     async def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
+        self._check_open()
         ctx = self._context(deadline)
         response = await self._handler(request, ctx)
         return response.with_(latency=self.clock.now() - ctx.started)
@@ -429,8 +529,13 @@ class AsyncClient(_Core):
         return await self.send(request, deadline=deadline)
 
     @_takes_chat_args
-    async def stream(self, request: ChatRequest, deadline: float | None) -> AsyncChatStream:
-        """``stream = await client.stream(...)`` then ``async for event in stream``."""
+    def stream(self, request: ChatRequest, deadline: float | None) -> AsyncStreamManager:
+        """``async with client.stream(...) as s: async for event in s: ...`` (closed on exit,
+        and on error), or ``s = await client.stream(...)`` and close it yourself."""
+        return AsyncStreamManager(self._open_stream(request, deadline))
+
+    async def _open_stream(self, request: ChatRequest, deadline: float | None) -> AsyncChatStream:
+        self._check_open()
         ctx = self._context(deadline)
         ctx.deliver_stream = True
         response = await self._handler(request.with_(stream=True), ctx)
@@ -439,6 +544,7 @@ class AsyncClient(_Core):
         return AsyncChatStream.completed(response)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_http:
             await self.http.aclose()
 
@@ -454,3 +560,34 @@ class AsyncClient(_Core):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class AsyncStreamManager:
+    """What :meth:`AsyncClient.stream` returns: ``async with`` it (the stream is closed on
+    exit, and on error) or ``await`` it for the :class:`AsyncChatStream`, as the SDKs allow."""
+
+    __slots__ = ("_opener", "_stream")
+
+    def __init__(self, opener: Coroutine[Any, Any, AsyncChatStream]) -> None:
+        self._opener = opener
+        self._stream: AsyncChatStream | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncChatStream]:
+        return self._opener.__await__()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        self._stream = await self._opener
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+for _cls in (Client, AsyncClient):
+    _cls.__doc__ = (_cls.__doc__ or "") + _OPTIONS_DOC

@@ -40,7 +40,7 @@ def is_static() -> bool:
     if os.environ.get(STATIC_ENV, "") not in ("", "0"):
         return True
     try:
-        import ipywidgets  # type: ignore[import-untyped]  # noqa: F401, PLC0415
+        import ipywidgets  # noqa: F401, PLC0415
     except ImportError:
         return True
     return False

@@ -20,10 +20,13 @@ simulator. jupytext, nbclient and nbformat are imported only here, only when use
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +171,7 @@ def execute_notebook(
     """
     import jupytext  # type: ignore[import-untyped]  # noqa: PLC0415
     import nbformat  # noqa: PLC0415
+    from jupyter_client.manager import KernelManager  # noqa: PLC0415
     from nbclient import NotebookClient  # noqa: PLC0415
     from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: PLC0415
 
@@ -177,8 +181,17 @@ def execute_notebook(
     nb = jupytext.read(source)
     run = NotebookRun(source, out)
     work = Path(cwd) if cwd is not None else source.parent
+    # IPC (a Unix socket) rather than TCP on loopback: the kernel talks only to this process,
+    # and ipykernel then has no reason to warn that TCP traffic is unencrypted.
+    ipc = tempfile.mkdtemp(prefix="llmkit-kernel-") if os.name == "posix" else None
+    km = (
+        KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc, "k"))
+        if ipc is not None
+        else KernelManager(kernel_name="python3")
+    )
     client = NotebookClient(
         nb,
+        km=km,
         timeout=int(timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(work)}},
@@ -190,6 +203,12 @@ def execute_notebook(
         run.errors.append(_first_line(str(exc)) or type(exc).__name__)
     except Exception as exc:  # a kernel that dies or will not start is a failed run, too
         run.errors.append(f"{type(exc).__name__}: {_first_line(str(exc))}")
+    finally:
+        if km.has_kernel:  # nbclient shuts down only the kernels it created itself
+            with contextlib.suppress(Exception):
+                km.shutdown_kernel(now=False)
+        if ipc is not None:
+            shutil.rmtree(ipc, ignore_errors=True)
     run.seconds = time.perf_counter() - started
     nbformat.write(nb, out)  # type: ignore[no-untyped-call]
     _inspect(nb, run)
@@ -535,10 +554,25 @@ def demo_main(
     from llmkit.charts import find_root  # noqa: PLC0415
     from llmkit.errors import CassetteError  # noqa: PLC0415
 
-    base = find_root(root)
+    if root is not None:
+        base = Path(root).resolve()
+        if not (base / "cassettes").is_dir():
+            print(
+                f"llmkit demo: error: --root {root} has no cassettes/ directory "
+                "(give the root of an llmkit clone)",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        base = find_root(None)
     cassette_list = cassette_paths(base)
     if not cassette_list:
-        print(f"llmkit demo: error: no cassettes in {base / 'cassettes'}", file=sys.stderr)
+        print(
+            f"llmkit demo: error: no cassettes in {base / 'cassettes'}. The demo replays the "
+            "repository's cassettes and notebooks, which an installed package does not ship: "
+            "run it in a clone (git clone, then make demo) or pass --root CLONE",
+            file=sys.stderr,
+        )
         return 2
     nb_list = notebook_paths(base) if notebooks else []
     if only:

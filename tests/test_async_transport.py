@@ -175,7 +175,7 @@ def test_own_client_sends_straight_through_its_transport(caplog: pytest.LogCaptu
         await ok.aclose()
         assert ok.is_closed
         await direct.aclose()
-        with pytest.raises(RuntimeError, match="client has been closed"):
+        with pytest.raises(ConnectionError, match="closed"):
             await direct.chat(model="gpt-4o-mini", messages=MSGS)
 
     asyncio.run(go())
@@ -220,7 +220,7 @@ def test_sync_own_client_sends_straight_through_its_transport(
     ok = direct._transport._send(httpx.Request("POST", "https://h.test/v1/x"))
     assert ok.request is seen[-1]
     direct.close()
-    with pytest.raises(RuntimeError, match="client has been closed"):
+    with pytest.raises(ConnectionError, match="closed"):
         direct.chat(model="gpt-4o-mini", messages=MSGS)
     plain.close()
     # By default: the transport httpx.Client() would make, held; a proxy keeps send.

@@ -471,7 +471,7 @@ def test_constructor_validation() -> None:
         Client(
             http_client=httpx.Client(), transport=httpx.MockTransport(lambda r: httpx.Response(200))
         )
-    client = Client("anthropic")
+    client = Client("anthropic", api_key="k")
     assert client.provider == "anthropic"
     assert client.endpoint.base_url.startswith("https://api.anthropic.com")
 

@@ -216,3 +216,47 @@ def test_a_short_lead_keeps_the_list_it_introduces() -> None:
     assert " 1." not in card
     long_first = ["A whole first paragraph that says enough on its own to stand alone.", "next"]
     assert _lead(long_first) == long_first[0]
+
+
+def test_demo_root_is_used_as_given_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An explicit --root is never swapped for the checkout the command happens to run in.
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    assert main(["demo", "--root", str(empty), "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err
+    assert "no cassettes/" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_demo_from_an_installed_package_says_how_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import llmkit.charts
+
+    # As from site-packages: no clone above the cwd, and no cassettes beside the package.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(llmkit.charts, "find_root", lambda start=None: tmp_path)
+    assert main(["demo", "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "run it in a clone" in err
+    assert "--root" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_notebook_kernels_start_and_stop_without_warnings(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from llmkit.report import execute_notebook
+
+    source = tmp_path / "tiny.py"
+    source.write_text("# %% [markdown]\n# # Tiny\n\n# %%\nprint(6 * 7)\n", encoding="utf-8")
+    run = execute_notebook(source, tmp_path / "out", timeout=60)
+    assert run.ok, run.errors
+    assert "42" in (tmp_path / "out" / "tiny.ipynb").read_text(encoding="utf-8")
+    err = capfd.readouterr().err
+    # the kernel talks over a Unix socket (no "TCP without encryption" warning) and is shut
+    # down before the run returns (no "Parent appears to have exited" once we exit)
+    assert "WARNING" not in err, err

@@ -223,6 +223,20 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
         _one(),
     ),
     Entry(
+        "billing-error",
+        "Out of credit as Anthropic's billing_error type (400, x-should-retry: false).",
+        _sc("billing-error"),
+        _one(),
+        groups=("anthropic",),
+    ),
+    Entry(
+        "500-no-retry",
+        "A 500 whose x-should-retry: false says not to retry it (as Anthropic sends at times).",
+        _sc("500-no-retry"),
+        _one(),
+        groups=("anthropic",),
+    ),
+    Entry(
         "context-length",
         "The prompt does not fit the context window.",
         _sc("context-length"),

@@ -137,12 +137,22 @@ def _body_from_fields(d: Mapping[str, Any], where: str) -> bytes | None:
         return body
     if isinstance(body, str):
         return body.encode("utf-8")
-    if isinstance(body, Mapping) and "base64" in body:  # tolerated for hand-edited files
+    if isinstance(body, Mapping) and "string" in body:  # stock vcrpy and Ruby VCR: {string: ...}
+        inner = body["string"]
+        if inner is None:
+            return b""
+        if isinstance(inner, bytes | str):
+            return inner if isinstance(inner, bytes) else inner.encode("utf-8")
+    b64 = body.get("base64", body.get("base64_string")) if isinstance(body, Mapping) else None
+    if b64 is not None:  # hand-edited files, and vcrpy's base64 form
         try:
-            return base64.b64decode(str(body["base64"]))
+            return base64.b64decode(str(b64))
         except ValueError as exc:  # binascii.Error: a bare ValueError would escape the loader
-            raise CassetteFormatError(f"{where}.body.base64 is not valid base64") from exc
-    raise CassetteFormatError(f"{where}.body must be text or binary")
+            raise CassetteFormatError(f"{where}.body base64 is not valid base64") from exc
+    raise CassetteFormatError(
+        f"{where}.body must be text, binary, {{string: ...}} or {{base64_string: ...}}, "
+        f"not {type(body).__name__}"
+    )
 
 
 def _uri(uri: str) -> str:

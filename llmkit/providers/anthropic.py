@@ -39,6 +39,7 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    readable_message,
 )
 from llmkit.providers.base import (
     error_for_status,
@@ -565,4 +566,4 @@ def _snippet(response: httpx.Response) -> str:
         text = response.content.decode("utf-8", errors="replace").strip()
     except httpx.ResponseNotRead:
         return ""
-    return " ".join(text.split())[:200]
+    return " ".join(readable_message(text).split())[:200]

@@ -27,6 +27,7 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    readable_message,
 )
 from llmkit.providers.base import (
     error_for_status,
@@ -208,7 +209,7 @@ def _body_snippet(response: httpx.Response) -> str:
         text = response.content.decode("utf-8", errors="replace").strip()
     except httpx.ResponseNotRead:
         return ""
-    return text[:_SNIPPET]
+    return readable_message(text)[:_SNIPPET]
 
 
 def classify_openai(response: httpx.Response, provider: str) -> LLMError:

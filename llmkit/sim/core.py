@@ -135,7 +135,9 @@ _ERROR_FAULTS = frozenset(
     {
         Fault.RATE_LIMIT,
         Fault.INSUFFICIENT_QUOTA,
+        Fault.BILLING,
         Fault.SERVER_ERROR,
+        Fault.SERVER_ERROR_FINAL,
         Fault.BAD_GATEWAY,
         Fault.UNAVAILABLE,
         Fault.OVERLOADED,
