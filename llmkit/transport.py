@@ -47,6 +47,7 @@ import httpx
 
 from llmkit.clock import SystemClock, VirtualClock
 from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
+from llmkit.decompress import MAX_BODY_BYTES, adecode_body, decode_body
 from llmkit.errors import (
     ConnectionError,
     DeadlineExceededError,
@@ -155,7 +156,7 @@ def _refused(exc: BaseException) -> bool:
 class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
-    __slots__ = ("adapter", "api_key", "base_url", "host", "provider", "timeouts")
+    __slots__ = ("adapter", "api_key", "base_url", "host", "max_body", "provider", "timeouts")
 
     def __init__(
         self,
@@ -171,6 +172,8 @@ class Endpoint:
         self.api_key = api_key
         self.timeouts = timeouts or Timeouts()
         self.host = httpx.URL(self.base_url).host or None
+        self.max_body = MAX_BODY_BYTES
+        """Cap on a response body's decoded size (:mod:`llmkit.decompress`)."""
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, _Attempt]:
         att = _Attempt(ctx, self.timeouts, request.stream)
@@ -364,7 +367,7 @@ class ChatStream(_StreamState):
         response: httpx.Response,
     ) -> None:
         super().__init__(endpoint, request, ctx, att, response)
-        self._chunks: Iterator[bytes] = response.iter_bytes()
+        self._chunks: Iterator[bytes] = _decoded(response, endpoint)
 
     @classmethod
     def completed(cls, response: ChatResponse) -> ChatStream:
@@ -439,7 +442,7 @@ class AsyncChatStream(_StreamState):
         response: httpx.Response,
     ) -> None:
         super().__init__(endpoint, request, ctx, att, response)
-        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+        self._chunks: AsyncIterator[bytes] = _adecoded(response, endpoint)
 
     @classmethod
     def completed(cls, response: ChatResponse) -> AsyncChatStream:
@@ -549,7 +552,7 @@ class HTTPTransport:
         if streaming:
             return self._stream(request, ctx, att, response)
         try:
-            response.read()
+            body = b"".join(_decoded(response, ep))
         except Exception as exc:
             if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
                 raise
@@ -558,7 +561,7 @@ class HTTPTransport:
             response.close()
             if att.watch is not None:
                 watchdog.cancel(att.watch)  # done by the body's close; again in case it was not
-        return _parse(ep, ctx, request, att, response)
+        return _parse(ep, ctx, request, att, _with_body(response, body))
 
     def _stream(
         self, request: ChatRequest, ctx: CallContext, att: _Attempt, response: httpx.Response
@@ -644,14 +647,14 @@ class AsyncHTTPTransport:
         if ctx.deadline is not None and att.timer is None:  # the timer covers the body too
             response.stream = _BodyDeadline(response.stream, ep, ctx)
         try:
-            await response.aread()
+            body = b"".join([piece async for piece in _adecoded(response, ep)])
         except BaseException as exc:
             if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
                 raise
             raise err from exc
         finally:
             await response.aclose()
-        return _parse(ep, ctx, request, att, response)
+        return _parse(ep, ctx, request, att, _with_body(response, body))
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -748,6 +751,47 @@ def _shutdown(sock: socket.socket) -> None:
     ``SSLSocket.shutdown`` also drops its SSL object, unsafe under a read in another thread."""
     with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _decoded(response: httpx.Response, ep: Endpoint) -> Iterator[bytes]:
+    """The body decoded piece by piece, capped at ``ep.max_body`` (:mod:`llmkit.decompress`).
+    A response already read (an in-memory double, a replayed cassette) was decoded by httpx."""
+    kw: dict[str, Any] = {"max_body": ep.max_body, "provider": ep.provider}
+    if response.is_stream_consumed:
+        return decode_body([response.content], None, status=response.status_code, **kw)
+    encoding = response.headers.get("content-encoding")
+    return decode_body(response.iter_raw(), encoding, status=response.status_code, **kw)
+
+
+def _adecoded(response: httpx.Response, ep: Endpoint) -> AsyncIterator[bytes]:
+    """As :func:`_decoded`, reading asynchronously."""
+    kw: dict[str, Any] = {"max_body": ep.max_body, "provider": ep.provider}
+    if response.is_stream_consumed:
+        return adecode_body(_aone(response.content), None, status=response.status_code, **kw)
+    encoding = response.headers.get("content-encoding")
+    return adecode_body(response.aiter_raw(), encoding, status=response.status_code, **kw)
+
+
+async def _aone(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A read response holding ``body`` (decoded): what the adapter parses."""
+    headers: httpx.Headers | list[tuple[str, str]] = response.headers
+    if "content-encoding" in response.headers:
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k not in ("content-encoding", "content-length")
+        ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def _log_sent(request: httpx.Request, response: httpx.Response) -> None:
