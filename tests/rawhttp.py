@@ -17,8 +17,9 @@ Script = Callable[[socket.socket, "threading.Event"], None]
 
 
 class RawServer:
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, read_request: bool = True) -> None:
         self.script = script
+        self.read_request = read_request
         self.stop = threading.Event()
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.srv.settimeout(0.2)
@@ -33,7 +34,8 @@ class RawServer:
         with conn:
             conn.settimeout(10)
             try:
-                _read_request(conn)
+                if self.read_request:
+                    _read_request(conn)
                 self.script(conn, self.stop)
             except OSError:
                 return
@@ -85,6 +87,25 @@ def _read_request(conn: socket.socket) -> bytes:
             break
         body += got
     return head + b"\r\n\r\n" + body
+
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    """Accept and never answer (a hung Redis, a wedged proxy)."""
+    stop.wait(60)
+
+
+def answer(body: bytes, content_type: str = "application/json") -> Script:
+    """A script answering every request on the connection with ``body`` (keep-alive)."""
+
+    def script(conn: socket.socket, stop: threading.Event) -> None:
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\n"
+        head += f"content-length: {len(body)}\r\n\r\n"
+        while not stop.is_set():
+            conn.sendall(head.encode() + body)
+            if not _read_request(conn):
+                return
+
+    return script
 
 
 def reset(conn: socket.socket) -> None:
