@@ -51,3 +51,9 @@ def test_sse_scale_small_mode_hits_targets() -> None:
     out = _run("sse_scale.py", "--small")
     assert "µs/line large/small" in out.stdout, out.stdout + out.stderr
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_replay_scale_small_mode_hits_targets() -> None:
+    out = _run("replay_scale.py", "--small", timeout=600)
+    assert "µs/interaction largest/smallest" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr
