@@ -37,8 +37,10 @@ import asyncio
 import builtins
 import collections
 import contextlib
+import functools
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +58,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
+from llmkit.netdeadline import attempt_deadline, install
 from llmkit.providers.base import Adapter, StreamParser
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder
@@ -88,10 +91,22 @@ _PHASE: dict[type[BaseException], str] = {
 class _Attempt:
     """Bookkeeping of one attempt in flight."""
 
-    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "timer", "wall", "watch")
+    __slots__ = (
+        "deadline",
+        "number",
+        "remaining",
+        "stream",
+        "t0",
+        "timeouts",
+        "timer",
+        "wall",
+        "watch",
+    )
 
     def __init__(self, ctx: CallContext, timeouts: Timeouts, stream: bool) -> None:
         check_can_start(ctx)
+        self.deadline = ctx.deadline if type(ctx.clock) is SystemClock else None
+        """The call's deadline in ``time.monotonic()`` seconds, when it is on the system clock."""
         ctx.attempt += 1
         self.number = ctx.attempt
         self.stream = stream
@@ -156,7 +171,16 @@ def _refused(exc: BaseException) -> bool:
 class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
-    __slots__ = ("adapter", "api_key", "base_url", "host", "max_body", "provider", "timeouts")
+    __slots__ = (
+        "adapter",
+        "api_key",
+        "base_url",
+        "credentials_in_url",
+        "host",
+        "max_body",
+        "provider",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -168,7 +192,13 @@ class Endpoint:
     ) -> None:
         self.adapter = adapter
         self.provider = adapter.name
-        self.base_url = (base_url or adapter.default_base_url).rstrip("/")
+        url = httpx.URL(base_url or adapter.default_base_url)
+        self.credentials_in_url = bool(url.userinfo)
+        """A ``user:password@`` in ``base_url``: refused at each attempt (never sent, never
+        shown: it is dropped from ``base_url`` here)."""
+        if self.credentials_in_url:
+            url = url.copy_with(username=None, password=None)
+        self.base_url = str(url).rstrip("/")
         self.api_key = api_key
         self.timeouts = timeouts or Timeouts()
         self.host = httpx.URL(self.base_url).host or None
@@ -176,6 +206,13 @@ class Endpoint:
         """Cap on a response body's decoded size (:mod:`llmkit.decompress`)."""
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, _Attempt]:
+        if self.credentials_in_url:
+            raise ConnectionError(
+                "base_url carries credentials (user:password@host); llmkit sends the "
+                "provider's key in its own header: remove them from base_url",
+                provider=self.provider,
+                retryable=False,
+            )
         att = _Attempt(ctx, self.timeouts, request.stream)
         http_request = self.adapter.build_request(
             request, base_url=self.base_url, api_key=self.api_key
@@ -192,6 +229,17 @@ class Endpoint:
                     provider=self.provider,
                 )
             return None  # cancelled from outside (a hedge that lost): recorded, re-raised
+        if (
+            att.deadline is not None
+            and isinstance(exc, httpx.TimeoutException)
+            and time.monotonic() >= att.deadline - 0.005
+        ):
+            # Cut by the socket deadline (:mod:`llmkit.netdeadline`): the time ran out.
+            return DeadlineExceededError(
+                f"call deadline exceeded: the attempt's {_PHASE.get(type(exc), 'read')} "
+                f"was cut at the deadline ({type(exc).__name__})",
+                provider=self.provider,
+            )
         watch = att.watch
         if (
             watch is not None
@@ -321,7 +369,18 @@ class _StreamState:
         events, clean = self._decoder.close()
         for sse in events:
             self._buffer.extend(self._parser.feed(sse))
-        final = self._parser.finish(clean=clean)
+        try:
+            final = self._parser.finish(clean=clean)
+        except InvalidResponseError as exc:
+            if not _framed_by_close(self._http):
+                raise
+            # No length, not chunked: the body ends where the connection does. A stream that
+            # stops short of its end then lost its connection (a reset reads as EOF to some
+            # clients, as an error to others): the same retryable error either way.
+            raise ConnectionError(
+                f"connection closed before the stream's end ({exc.message})",
+                provider=self._endpoint.provider,
+            ) from exc
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
         self.response = final.with_(ttft=self.ttft, latency=latency)
@@ -517,11 +576,13 @@ class HTTPTransport:
         self.http = http
         self.direct = direct
         """As :class:`AsyncHTTPTransport`'s ``direct``."""
+        # Each socket operation of an attempt gets at most the time left (headers included).
+        install(direct if direct is not None else getattr(http, "_transport", None))
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         direct = self.direct
         if direct is None or self.http.is_closed:  # a closed client raises as httpx does
-            return self.http.send(request, stream=True)
+            return self.http.send(_client_defaults(request, self.http), stream=True)
         try:
             response = direct.handle_request(request)
         except httpx.RequestError as exc:
@@ -532,8 +593,14 @@ class HTTPTransport:
         return response
 
     def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        http_request, att = self.endpoint.start(request, ctx)
+        with attempt_deadline(att.deadline):
+            return self._attempt(request, ctx, att, http_request)
+
+    def _attempt(
+        self, request: ChatRequest, ctx: CallContext, att: _Attempt, http_request: httpx.Request
+    ) -> ChatResponse:
         ep = self.endpoint
-        http_request, att = ep.start(request, ctx)
         try:
             response = self._send(http_request)
         except Exception as exc:
@@ -616,7 +683,7 @@ class AsyncHTTPTransport:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         direct = self.direct
         if direct is None or self.http.is_closed:  # a closed client raises as httpx does
-            return await self.http.send(request, stream=True)
+            return await self.http.send(_client_defaults(request, self.http), stream=True)
         try:
             response = await direct.handle_async_request(request)
         except httpx.RequestError as exc:
@@ -751,6 +818,40 @@ def _shutdown(sock: socket.socket) -> None:
     ``SSLSocket.shutdown`` also drops its SSL object, unsafe under a read in another thread."""
     with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _client_defaults(
+    request: httpx.Request, http: httpx.Client | httpx.AsyncClient
+) -> httpx.Request:
+    """``request`` with the default headers and query params of the client it goes through.
+
+    ``httpx.Client.send`` applies neither (``build_request`` does, and adapters build their
+    requests themselves), so an injected client's ``api-key`` or ``HTTP-Referer`` header
+    would silently stay behind. The request's own values win (the provider key included).
+    """
+    headers = request.headers
+    defaults = _httpx_defaults()
+    for name, value in http.headers.multi_items():
+        if name not in headers and defaults.get(name) != value:  # httpx's own: as before
+            headers[name] = value
+    if http.params:
+        request.url = request.url.copy_with(params=http.params.merge(request.url.params))
+    return request
+
+
+@functools.cache
+def _httpx_defaults() -> httpx.Headers:
+    """The headers every ``httpx.Client`` starts with (user-agent, accept, ...)."""
+    return httpx.Client(
+        transport=httpx.MockTransport(lambda r: httpx.Response(204)), trust_env=False
+    ).headers
+
+
+def _framed_by_close(response: httpx.Response) -> bool:
+    """True when the body's end is the connection's close (no length, not chunked)."""
+    headers = response.headers
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    return "content-length" not in headers and not chunked
 
 
 def _decoded(response: httpx.Response, ep: Endpoint) -> Iterator[bytes]:
