@@ -11,9 +11,9 @@ from llmkit.breaker import (
     BreakerConfig,
     BreakerEvent,
     BreakerLayer,
+    BreakerOutcome,
     BreakerState,
     CircuitBreaker,
-    CircuitOpenError,
     Outcome,
     classify_outcome,
 )
@@ -22,6 +22,7 @@ from llmkit.clock import VirtualClock
 from llmkit.errors import (
     AuthError,
     BadRequestError,
+    CircuitOpenError,
     DeadlineExceededError,
     ErrorKind,
     LLMError,
@@ -31,7 +32,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 CFG = BreakerConfig(failure_rate=0.5, window=10, min_requests=4, cooldown=30.0)
@@ -212,7 +213,7 @@ def test_layer_skips_next_when_open_and_notes_state() -> None:
     with pytest.raises(CircuitOpenError):
         layer.handle(REQ, ctx, failing)
     assert calls == 2  # the refused call never reached the handler
-    assert ctx.notes["breaker"] == {"primary": "open"}
+    assert ctx.outcome(BreakerOutcome) == BreakerOutcome({"primary": "open"})
 
 
 def test_async_layer_records_outcomes() -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from httpx_aiohttp import AiohttpTransport
 
-from llmkit.client import AsyncClient, Client, as_tools
+from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import (
     ConnectionError,
@@ -29,8 +29,9 @@ from llmkit.errors import (
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.secrets import APIKey
 from llmkit.telemetry import MemorySink
-from llmkit.transport import ChatStream, Scripted, ScriptedTransport, map_error
-from llmkit.types import ChatRequest, ChatResponse, Tool
+from llmkit.testing import Scripted, ScriptedTransport
+from llmkit.transport import ChatStream, map_error
+from llmkit.types import ChatRequest, ChatResponse, Tool, as_tools
 
 MSGS = [{"role": "user", "content": "hi"}]
 
@@ -577,7 +578,9 @@ def test_response_headers_left_for_layers() -> None:
     class Peek(Recorder):
         def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
             out = next(request, ctx)
-            seen.append(ctx.notes["response_headers"].get("x-ratelimit-remaining-requests"))
+            headers = ctx.attempts[-1].headers
+            assert headers is not None
+            seen.append(headers.get("x-ratelimit-remaining-requests"))
             return out
 
     transport = httpx.MockTransport(

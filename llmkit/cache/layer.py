@@ -27,6 +27,9 @@ of its budget.
 
 A cache hit for ``Client.stream`` is delivered as a completed stream by the client; a miss
 is stored when the delivered stream ends cleanly.
+
+Telemetry: the layer reports a :class:`CacheOutcome`; its columns are ``llmkit.cache.status``
+and ``llmkit.cache_hit`` (True on a hit, else None).
 """
 
 from __future__ import annotations
@@ -38,21 +41,32 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmkit.cache.entry import (
-    CacheBackend,
-    CacheUnavailableError,
-    CorruptEntryError,
-    Entry,
-    decode_entry,
-    encode_entry,
-)
+from llmkit.cache.entry import CacheBackend, Entry, decode_entry, encode_entry
 from llmkit.cache.key import cache_key, is_cacheable
 from llmkit.cache.stats import CacheStats, Pricer, StatsRecorder
 from llmkit.clock import Clock, SystemClock
+from llmkit.errors import CacheUnavailableError, CorruptEntryError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
 
-__all__ = ["CacheLayer", "StaleCache", "replay_stream"]
+__all__ = ["CacheLayer", "CacheOutcome", "StaleCache", "replay_stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOutcome:
+    """What the cache did for one call: ``hit``, ``miss``, ``store`` (a miss whose answer was
+    stored), ``skip`` (not cacheable), ``timeout`` (the lookup ran out of its budget: a miss)
+    or ``write_timeout`` (the answer was not stored: the write ran out of its budget)."""
+
+    status: str
+
+
+register_columns(
+    CacheOutcome,
+    Column("cache_status", "llmkit.cache.status", call=lambda o: o.status),
+    Column("cache_hit", "llmkit.cache_hit", call=lambda o: True if o.status == "hit" else None),
+)
 
 log = logging.getLogger("llmkit.cache")
 
@@ -252,7 +266,7 @@ class CacheLayer:
         key = self.key(request, ctx.provider)
         if key is None:
             self.stats_recorder.skip()
-            ctx.notes["cache"] = "skip"
+            ctx.report(CacheOutcome("skip"))
         return key
 
     def _found(
@@ -260,15 +274,14 @@ class CacheLayer:
     ) -> ChatResponse | None:
         if raw is _TIMEOUT:
             self.stats_recorder.miss()
-            ctx.notes["cache"] = "timeout"
+            ctx.report(CacheOutcome("timeout"))
             return None
         if entry is None or not entry.is_fresh(ctx.clock.wall()):
             self.stats_recorder.miss()
-            ctx.notes["cache"] = "miss"
+            ctx.report(CacheOutcome("miss"))
             return None
         self.stats_recorder.hit(entry.response)
-        ctx.notes["cache"] = "hit"
-        ctx.notes["cache_hit"] = True
+        ctx.report(CacheOutcome("hit"))
         return entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
     def _before(
@@ -300,9 +313,9 @@ class CacheLayer:
 
     def _stored_note(self, done: object, ctx: CallContext) -> None:
         if done is _TIMEOUT:
-            ctx.notes["cache"] = "write_timeout"
-        elif done is not False and ctx.notes.get("cache") == "miss":
-            ctx.notes["cache"] = "store"
+            ctx.report(CacheOutcome("write_timeout"))
+        elif done is not False and ctx.outcome(CacheOutcome) == CacheOutcome("miss"):
+            ctx.report(CacheOutcome("store"))
 
     def _write(self, key: str, response: ChatResponse, ctx: CallContext) -> None:
         value = self._encode(key, response, ctx.clock)
