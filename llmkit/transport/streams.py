@@ -205,6 +205,12 @@ class ChatStream(StreamState):
         self._http.close()
         self._end(response, error)
 
+    def __del__(self) -> None:
+        # Dropped without close() (its reader raised, or forgot): free the connection and
+        # tell the layers it ended without a verdict, so a breaker's probe slot comes back.
+        if not getattr(self, "_ended", True):
+            self.close()
+
     def __enter__(self) -> ChatStream:
         return self
 
@@ -260,6 +266,12 @@ class AsyncChatStream(StreamState):
             return
         await self._http.aclose()
         self._end(response, error)
+
+    def __del__(self) -> None:
+        # Dropped without aclose(): no await is possible here, so the connection is left to
+        # the pool's own clean-up, but the layers hear that it ended without a verdict.
+        if not getattr(self, "_ended", True):
+            self._end(None, None)
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
