@@ -275,12 +275,20 @@ def test_truncated_body_is_a_retryable_connection_error(
         client.chat(model="m", messages=MSGS)
 
 
-def test_truncated_stream_is_invalid_response(serve: Callable[[list[Reply]], Server]) -> None:
+def test_stream_cut_by_the_connection_is_a_connection_error(
+    serve: Callable[[list[Reply]], Server],
+) -> None:
+    # No length, not chunked: the connection's end is the body's end, so a stream that stops
+    # short of its terminal event lost its connection (a reset and a close look alike to some
+    # clients): retryable ConnectionError, sync and async alike. A complete (chunked or sized)
+    # body without its terminal event stays an InvalidResponseError (see the providers' tests).
     server = serve([stream_cut])
     with Client("compatible", base_url=server.url, retry=1) as client:
         stream = client.stream(model="m", messages=MSGS)
-        with pytest.raises(InvalidResponseError, match="truncated"):
+        with pytest.raises(ConnectionError, match="truncated") as info:
             stream.get_final_response()
+    assert info.value.retryable
+    assert isinstance(info.value.__cause__, InvalidResponseError)
 
 
 def test_real_read_timeout_shrinks_to_the_deadline(serve: Callable[[list[Reply]], Server]) -> None:

@@ -21,10 +21,12 @@ the safe loader.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import gzip
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -73,7 +75,31 @@ def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a cassette is parsed or written.
+
+    PyYAML builds a node and an object per scalar and container: a 5 MB cassette is millions
+    of objects, none in a reference cycle, and each generation-2 collection the allocations
+    trigger walks all of them again, so parsing time grows with the square of the file
+    (2,000 calls: 12 s with collections, 2.5 s without). Reference counting still frees
+    everything; the collector is re-enabled (if it was on) on the way out.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def dump_yaml(data: Any) -> str:
+    with no_gc():
+        return _dump(data)
+
+
+def _dump(data: Any) -> str:
     return yaml.dump(
         data,
         Dumper=_Dumper,
@@ -252,7 +278,8 @@ def deserialize(cassette_string: str) -> dict[str, Any]:
     Raises ``yaml.YAMLError`` or :class:`CassetteFormatError` (both ValueErrors to callers of
     :func:`load_cassette`, which names the file).
     """
-    doc = yaml.load(cassette_string, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+    with no_gc():
+        doc = yaml.load(cassette_string, Loader=_SafeLoader)  # noqa: S506 - a safe loader
     if not isinstance(doc, Mapping):
         raise CassetteFormatError("a cassette is a YAML mapping")
     if doc.get("version") != VERSION:

@@ -105,8 +105,10 @@ class AnthropicAdapter:
     def build_request(
         self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
     ) -> httpx.Request:
-        base = base_url.rstrip("/")
+        base, mark, query = base_url.partition("?")  # a query string stays at the end
+        base = base.rstrip("/")
         url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+        url += mark + query
         system, turns = _wire_messages(request.messages)
         body: dict[str, Any] = {
             "model": request.model,

@@ -87,6 +87,9 @@ def json_request(
 
 
 def join_url(base_url: str, path: str) -> str:
+    """``base_url`` + ``path``, a query string in ``base_url`` kept at the end (Azure's
+    ``...?api-version=2024-02-01`` gives ``.../chat/completions?api-version=2024-02-01``)."""
     if not base_url:
         raise ValueError("base_url must not be empty")
-    return base_url.rstrip("/") + path
+    base, mark, query = base_url.partition("?")
+    return base.rstrip("/") + path + mark + query

@@ -40,7 +40,9 @@ semantic conventions where one exists, and ``llmkit.*`` otherwise::
     read_timeout          llmkit.timeout.read         attempt: effective read timeout (s)
     deadline_remaining    llmkit.deadline.remaining   attempt: seconds left at its start
     degraded              llmkit.degraded             call: why the answer is degraded
-    cache_status          llmkit.cache.status         call: hit | miss | store | skip;
+    cache_status          llmkit.cache.status         call: hit | miss | store | skip |
+                                                      timeout (lookup past its budget: a
+                                                      miss) | write_timeout (not stored);
                                                       None: no cache layer
     target                llmkit.target               call: fallback target that answered
                                                       (its name; Target.of_client names it

@@ -9,12 +9,13 @@ from typing import Any
 
 import httpx
 
+from llmkit.decompress import adecode_body, decode_body
 from llmkit.errors import DeadlineExceededError
 from llmkit.layers import CallContext
 from llmkit.transport.endpoint import Endpoint
 from llmkit.watchdog import Watch, watchdog
 
-__all__ = ["BodyDeadline", "arm_watchdog"]
+__all__ = ["BodyDeadline", "adecoded", "arm_watchdog", "decoded", "framed_by_close", "with_body"]
 
 
 class BodyDeadline(httpx.SyncByteStream, httpx.AsyncByteStream):
@@ -108,3 +109,51 @@ def _shutdown(sock: socket.socket) -> None:
     ``SSLSocket.shutdown`` also drops its SSL object, unsafe under a read in another thread."""
     with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def decoded(response: httpx.Response, ep: Endpoint) -> Iterator[bytes]:
+    """The body decoded piece by piece, capped at ``ep.max_body`` (:mod:`llmkit.decompress`).
+    A response already read (an in-memory double, a replayed cassette) was decoded by httpx."""
+    kw: dict[str, Any] = {"max_body": ep.max_body, "provider": ep.provider}
+    if response.is_stream_consumed:
+        return decode_body([response.content], None, status=response.status_code, **kw)
+    encoding = response.headers.get("content-encoding")
+    return decode_body(response.iter_raw(), encoding, status=response.status_code, **kw)
+
+
+def adecoded(response: httpx.Response, ep: Endpoint) -> AsyncIterator[bytes]:
+    """As :func:`decoded`, reading asynchronously."""
+    kw: dict[str, Any] = {"max_body": ep.max_body, "provider": ep.provider}
+    if response.is_stream_consumed:
+        return adecode_body(_aone(response.content), None, status=response.status_code, **kw)
+    encoding = response.headers.get("content-encoding")
+    return adecode_body(response.aiter_raw(), encoding, status=response.status_code, **kw)
+
+
+async def _aone(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A read response holding ``body`` (decoded): what the adapter parses."""
+    headers: httpx.Headers | list[tuple[str, str]] = response.headers
+    if "content-encoding" in response.headers:
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k not in ("content-encoding", "content-length")
+        ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
+
+
+def framed_by_close(response: httpx.Response) -> bool:
+    """True when the body's end is the connection's close (no length, not chunked)."""
+    headers = response.headers
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    return "content-length" not in headers and not chunked

@@ -8,12 +8,15 @@ to the time left), mapping its failure, and reporting its neutral
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 
 import httpx
 
+from llmkit.clock import SystemClock
 from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
-from llmkit.errors import DeadlineExceededError, LLMError
+from llmkit.decompress import MAX_BODY_BYTES
+from llmkit.errors import ConnectionError, DeadlineExceededError, LLMError
 from llmkit.layers import CallContext
 from llmkit.outcomes import AttemptOutcome
 from llmkit.providers.base import Adapter
@@ -28,10 +31,22 @@ __all__ = ["Attempt", "Endpoint"]
 class Attempt:
     """Bookkeeping of one attempt in flight."""
 
-    __slots__ = ("number", "remaining", "stream", "t0", "timeouts", "timer", "wall", "watch")
+    __slots__ = (
+        "deadline",
+        "number",
+        "remaining",
+        "stream",
+        "t0",
+        "timeouts",
+        "timer",
+        "wall",
+        "watch",
+    )
 
     def __init__(self, ctx: CallContext, timeouts: Timeouts, stream: bool) -> None:
         check_can_start(ctx)
+        self.deadline = ctx.deadline if type(ctx.clock) is SystemClock else None
+        """The call's deadline in ``time.monotonic()`` seconds, when it is on the system clock."""
         ctx.attempt += 1
         self.number = ctx.attempt
         self.stream = stream
@@ -48,7 +63,16 @@ class Attempt:
 class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
-    __slots__ = ("adapter", "api_key", "base_url", "host", "provider", "timeouts")
+    __slots__ = (
+        "adapter",
+        "api_key",
+        "base_url",
+        "credentials_in_url",
+        "host",
+        "max_body",
+        "provider",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -60,12 +84,27 @@ class Endpoint:
     ) -> None:
         self.adapter = adapter
         self.provider = adapter.name
-        self.base_url = (base_url or adapter.default_base_url).rstrip("/")
+        url = httpx.URL(base_url or adapter.default_base_url)
+        self.credentials_in_url = bool(url.userinfo)
+        """A ``user:password@`` in ``base_url``: refused at each attempt (never sent, never
+        shown: it is dropped from ``base_url`` here)."""
+        if self.credentials_in_url:
+            url = url.copy_with(username=None, password=None)
+        self.base_url = str(url).rstrip("/")
         self.api_key = api_key
         self.timeouts = timeouts or Timeouts()
         self.host = httpx.URL(self.base_url).host or None
+        self.max_body = MAX_BODY_BYTES
+        """Cap on a response body's decoded size (:mod:`llmkit.decompress`)."""
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, Attempt]:
+        if self.credentials_in_url:
+            raise ConnectionError(
+                "base_url carries credentials (user:password@host); llmkit sends the "
+                "provider's key in its own header: remove them from base_url",
+                provider=self.provider,
+                retryable=False,
+            )
         att = Attempt(ctx, self.timeouts, request.stream)
         http_request = self.adapter.build_request(
             request, base_url=self.base_url, api_key=self.api_key
@@ -82,6 +121,17 @@ class Endpoint:
                     provider=self.provider,
                 )
             return None  # cancelled from outside (a hedge that lost): recorded, re-raised
+        if (
+            att.deadline is not None
+            and isinstance(exc, httpx.TimeoutException)
+            and time.monotonic() >= att.deadline - 0.005
+        ):
+            # Cut by the socket deadline (:mod:`llmkit.netdeadline`): the time ran out.
+            return DeadlineExceededError(
+                f"call deadline exceeded: the attempt's socket operation was cut at the "
+                f"deadline ({type(exc).__name__})",
+                provider=self.provider,
+            )
         watch = att.watch
         if (
             watch is not None

@@ -8,13 +8,15 @@ the endpoint; only the I/O differs between the two classes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import httpx
 
 from llmkit.clock import SystemClock
 from llmkit.layers import CallContext
-from llmkit.transport.body import BodyDeadline, arm_watchdog
+from llmkit.netdeadline import attempt_deadline, install
+from llmkit.transport.body import BodyDeadline, adecoded, arm_watchdog, decoded, with_body
 from llmkit.transport.endpoint import Attempt, Endpoint
 from llmkit.transport.streams import AsyncChatStream, ChatStream
 from llmkit.types import ChatRequest, ChatResponse
@@ -41,11 +43,13 @@ class HTTPTransport:
         self.endpoint = endpoint
         self.http = http
         self.direct = direct
+        # Each socket operation of an attempt gets at most the time left (headers included).
+        install(direct if direct is not None else getattr(http, "_transport", None))
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         direct = self.direct
         if direct is None or self.http.is_closed:  # a closed client raises as httpx does
-            return self.http.send(request, stream=True)
+            return self.http.send(_client_defaults(request, self.http), stream=True)
         try:
             return _sent(request, direct.handle_request(request))
         except httpx.RequestError as exc:
@@ -53,8 +57,14 @@ class HTTPTransport:
             raise
 
     def __call__(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        http_request, att = self.endpoint.start(request, ctx)
+        with attempt_deadline(att.deadline):
+            return self._attempt(request, ctx, att, http_request)
+
+    def _attempt(
+        self, request: ChatRequest, ctx: CallContext, att: Attempt, http_request: httpx.Request
+    ) -> ChatResponse:
         ep = self.endpoint
-        http_request, att = ep.start(request, ctx)
         try:
             response = self._send(http_request)
         except Exception as exc:
@@ -72,7 +82,7 @@ class HTTPTransport:
         if streaming:
             return self._stream(request, ctx, att, response)
         try:
-            response.read()
+            body = b"".join(decoded(response, ep))
         except Exception as exc:
             if (err := ep.failed(ctx, request, att, exc, response)) is None:
                 raise
@@ -81,7 +91,7 @@ class HTTPTransport:
             response.close()
             if att.watch is not None:
                 watchdog.cancel(att.watch)  # done by the body's close; again in case it was not
-        return ep.parse(ctx, request, att, response)
+        return ep.parse(ctx, request, att, with_body(response, body))
 
     def _stream(
         self, request: ChatRequest, ctx: CallContext, att: Attempt, response: httpx.Response
@@ -136,7 +146,7 @@ class AsyncHTTPTransport:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         direct = self.direct
         if direct is None or self.http.is_closed:  # a closed client raises as httpx does
-            return await self.http.send(request, stream=True)
+            return await self.http.send(_client_defaults(request, self.http), stream=True)
         try:
             return _sent(request, await direct.handle_async_request(request))
         except httpx.RequestError as exc:
@@ -163,14 +173,14 @@ class AsyncHTTPTransport:
         if ctx.deadline is not None and att.timer is None:  # the timer covers the body too
             response.stream = BodyDeadline(response.stream, ep, ctx)
         try:
-            await response.aread()
+            body = b"".join([piece async for piece in adecoded(response, ep)])
         except BaseException as exc:
             if (err := ep.failed(ctx, request, att, exc, response)) is None:
                 raise
             raise err from exc
         finally:
             await response.aclose()
-        return ep.parse(ctx, request, att, response)
+        return ep.parse(ctx, request, att, with_body(response, body))
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -190,3 +200,30 @@ def _sent(request: httpx.Request, response: httpx.Response) -> httpx.Response:
             response.reason_phrase,
         )
     return response
+
+
+def _client_defaults(
+    request: httpx.Request, http: httpx.Client | httpx.AsyncClient
+) -> httpx.Request:
+    """``request`` with the default headers and query params of the client it goes through.
+
+    ``httpx.Client.send`` applies neither (``build_request`` does, and adapters build their
+    requests themselves), so an injected client's ``api-key`` or ``HTTP-Referer`` header
+    would silently stay behind. The request's own values win (the provider key included), and
+    httpx's own defaults (user-agent, accept...) are left out as before.
+    """
+    headers = request.headers
+    defaults = _httpx_defaults()
+    for name, value in http.headers.multi_items():
+        if name not in headers and defaults.get(name) != value:
+            headers[name] = value
+    if http.params:
+        request.url = request.url.copy_with(params=http.params.merge(request.url.params))
+    return request
+
+
+@functools.cache
+def _httpx_defaults() -> httpx.Headers:
+    """The headers every ``httpx.Client`` starts with (user-agent, accept, ...)."""
+    mock = httpx.MockTransport(lambda r: httpx.Response(204))
+    return httpx.Client(transport=mock, trust_env=False).headers

@@ -15,10 +15,11 @@ from typing import Self
 
 import httpx
 
-from llmkit.errors import DeadlineExceededError
+from llmkit.errors import ConnectionError, DeadlineExceededError, InvalidResponseError
 from llmkit.layers import CallContext
 from llmkit.providers.base import StreamParser
 from llmkit.sse import SSEDecoder
+from llmkit.transport.body import adecoded, decoded, framed_by_close
 from llmkit.transport.endpoint import Attempt, Endpoint
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
 
@@ -96,7 +97,18 @@ class StreamState:
         events, clean = self._decoder.close()
         for sse in events:
             self._buffer.extend(self._parser.feed(sse))
-        final = self._parser.finish(clean=clean)
+        try:
+            final = self._parser.finish(clean=clean)
+        except InvalidResponseError as exc:
+            if not framed_by_close(self._http):
+                raise
+            # No length, not chunked: the body ends where the connection does. A stream that
+            # stops short of its end then lost its connection (a reset reads as EOF to some
+            # clients, as an error to others): the same retryable error either way.
+            raise ConnectionError(
+                f"connection closed before the stream's end ({exc.message})",
+                provider=self._endpoint.provider,
+            ) from exc
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
         self.response = final.with_(ttft=self.ttft, latency=latency)
@@ -154,7 +166,7 @@ class ChatStream(StreamState):
         response: httpx.Response,
     ) -> None:
         super().__init__(endpoint, request, ctx, att, response)
-        self._chunks: Iterator[bytes] = response.iter_bytes()
+        self._chunks: Iterator[bytes] = decoded(response, endpoint)
 
     def _pull(self) -> None:
         """Read until at least one event is buffered or the stream has ended."""
@@ -193,6 +205,12 @@ class ChatStream(StreamState):
         self._http.close()
         self._end(response, error)
 
+    def __del__(self) -> None:
+        # Dropped without close() (its reader raised, or forgot): free the connection and
+        # tell the layers it ended without a verdict, so a breaker's probe slot comes back.
+        if not getattr(self, "_ended", True):
+            self.close()
+
     def __enter__(self) -> ChatStream:
         return self
 
@@ -212,7 +230,7 @@ class AsyncChatStream(StreamState):
         response: httpx.Response,
     ) -> None:
         super().__init__(endpoint, request, ctx, att, response)
-        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+        self._chunks: AsyncIterator[bytes] = adecoded(response, endpoint)
 
     async def _pull(self) -> None:
         try:
@@ -248,6 +266,12 @@ class AsyncChatStream(StreamState):
             return
         await self._http.aclose()
         self._end(response, error)
+
+    def __del__(self) -> None:
+        # Dropped without aclose(): no await is possible here, so the connection is left to
+        # the pool's own clean-up, but the layers hear that it ended without a verdict.
+        if not getattr(self, "_ended", True):
+            self._end(None, None)
 
     async def __aenter__(self) -> AsyncChatStream:
         return self
