@@ -66,10 +66,16 @@ class JobSpec:
     """``image`` (Images API) or ``animation`` (the create → poll → download job API)."""
     size: str = "256x256"
     format: str = "png"
-    model: str = "gpt-image-1"
+    model: str = ""
+    """Empty: ``gpt-image-1`` for an image, ``grok-imagine-video`` for an animation."""
     account: str = "default"
     idempotency_key: str | None = None
     """The same key returns the same job; None derives one from the input itself."""
+
+    def __post_init__(self) -> None:
+        if self.model == "" and isinstance(self.kind, str):
+            default = "grok-imagine-video" if self.kind == "animation" else "gpt-image-1"
+            object.__setattr__(self, "model", default)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:

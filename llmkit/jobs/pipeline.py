@@ -20,6 +20,8 @@ error kind. Every stage run reports a typed :class:`StageOutcome`.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +91,7 @@ class Pipeline:
         webhooks: WebhookSender | None = None,
         outcomes: Callable[[StageOutcome], None] | None = None,
         hook: Callable[[str, str], None] | None = None,
+        heartbeat: bool = True,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
@@ -103,6 +106,8 @@ class Pipeline:
         self.webhooks = webhooks
         self.outcomes = outcomes
         self.hook = hook
+        self.heartbeat = heartbeat
+        """Renew the lease from a thread every ``lease_ttl / 3`` s while a run works."""
         """Called as ``hook(job_id, step)`` after each step (``created``, ``polled``,
         ``downloaded``, ``stored``, ``post_processed``): tests inject crashes here."""
 
@@ -169,6 +174,15 @@ class Pipeline:
         if job is None:
             current = self.store.get(job_id)
             return RunResult(current.state if current is not None else "missing")
+        beat = _Heartbeat(self.store, job_id, worker, self.lease_ttl) if self.heartbeat else None
+        try:
+            return self._run(job, worker, t0)
+        finally:
+            if beat is not None:
+                beat.stop()
+
+    def _run(self, job: Job, worker: str, t0: float) -> RunResult:
+        job_id = job.id
         if job.attempts > 1:
             self.store.note(job_id, "resumed", worker, f"from {job.state}")
             self._report(job, "lease", "resumed", worker, t0)
@@ -336,6 +350,29 @@ class Pipeline:
         self.store.note(
             job.id, "webhook", worker, f"{event}: {delivery.status} after {delivery.attempts}"
         )
+
+
+class _Heartbeat:
+    """Keeps a live worker's lease from expiring during a long call; dies with the process."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: str, ttl: float) -> None:
+        self._stop = threading.Event()
+        self._args = (store, job_id, worker, ttl)
+        self._thread = threading.Thread(target=self._beat, name="llmkit-lease", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        store, job_id, worker, ttl = self._args
+        while not self._stop.wait(ttl / 3):
+            try:
+                store.renew(job_id, worker, ttl)
+            except LeaseLostError:
+                return
+            except sqlite3.Error:
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 _STAGE_NAMES = {"calling": "calling", "stored": "post_process", "post_processed": "notify"}
