@@ -11,7 +11,8 @@ Configuration comes from the environment (:meth:`JobsConfig.from_env`): ``LLMKIT
 (records, artifacts, the SQLite queue), ``LLMKIT_JOBS_QUEUE`` (``redis://...`` for RedisHuey),
 ``LLMKIT_JOBS_PROVIDER_URL`` (e.g. the simulator's ``http://127.0.0.1:8080/v1``),
 ``LLMKIT_JOBS_API_KEY`` (else ``OPENAI_API_KEY``), ``LLMKIT_JOBS_WEBHOOK_URL`` and
-``LLMKIT_JOBS_WEBHOOK_SECRET``.
+``LLMKIT_JOBS_WEBHOOK_SECRET``; timings ``LLMKIT_JOBS_LEASE_TTL``, ``..._PICKUP_TIMEOUT``,
+``..._REAP_EVERY``, ``..._POLL_INTERVAL``, ``..._READ_TIMEOUT`` (seconds).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class JobsConfig:
             "webhook_url": env.get("LLMKIT_JOBS_WEBHOOK_URL") or None,
             "webhook_secret": env.get("LLMKIT_JOBS_WEBHOOK_SECRET") or None,
         }
+        for name in ("lease_ttl", "pickup_timeout", "reap_every", "poll_interval", "read_timeout"):
+            raw = env.get(f"LLMKIT_JOBS_{name.upper()}")
+            if raw:
+                try:
+                    values[name] = float(raw)
+                except ValueError:
+                    raise ValueError(f"LLMKIT_JOBS_{name.upper()} must be seconds") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(values["data_dir"])
         return cls(**values)

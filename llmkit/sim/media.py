@@ -133,6 +133,8 @@ class _State:
     job_keys: dict[str, str] = field(default_factory=dict)
     image_keys: dict[str, bytes] = field(default_factory=dict)
     generations: int = 0
+    by_prompt: dict[str, int] = field(default_factory=dict)
+    """Generations started per prompt sha256 (how duplicates are counted)."""
 
 
 class MediaSim:
@@ -147,6 +149,16 @@ class MediaSim:
     def generations(self) -> int:
         """Generations started (images drawn plus jobs created); idempotent replays excluded."""
         return self._state.generations
+
+    def generations_by_prompt(self) -> dict[str, int]:
+        """Generations started per prompt (sha256 hex): more than one is a duplicate."""
+        with self._lock:
+            return dict(self._state.by_prompt)
+
+    def _started(self, prompt: str) -> None:
+        h = hashlib.sha256(prompt.encode()).hexdigest()
+        self._state.generations += 1
+        self._state.by_prompt[h] = self._state.by_prompt.get(h, 0) + 1
 
     def handle(
         self,
@@ -215,7 +227,7 @@ class MediaSim:
         with self._lock:
             cached = self._state.image_keys.get(key) if key else None
             if cached is None:
-                self._state.generations += 1
+                self._started(prompt)
         if cached is not None:
             return Reply(200, cached, h)
         picture = render_image(prompt, size, self.seed, fmt)
@@ -268,7 +280,7 @@ class MediaSim:
                 model = str(data.get("model", "sim-video-1"))
                 job = _Job(job_id, model, prompt, size, t, int(ctx.wall), fate)
                 self._state.jobs[job_id] = job
-                self._state.generations += 1
+                self._started(prompt)
                 if key:
                     self._state.job_keys[key] = job_id
                 existing = job_id
