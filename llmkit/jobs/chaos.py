@@ -130,7 +130,9 @@ def run_chaos(
         ids = []
         for i in range(jobs):
             kind = "animation" if i % 2 else "image"
-            spec = JobSpec(prompt=f"chaos {seed} job {i}: a paper boat", kind=kind)
+            spec = JobSpec(
+                prompt=f"chaos {seed} job {i}: a paper boat", kind=kind, account=f"studio-{i % 10}"
+            )
             ids.append(queue.submit(spec)[0].id)
         kills = 0
         next_kill = time.monotonic() + kill_every
