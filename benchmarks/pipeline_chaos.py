@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from llmkit.jobs.chaos import run_chaos
@@ -29,6 +30,8 @@ def main() -> int:
     ap.add_argument("--backend", choices=("sqlite", "redis", "both"), default="both")
     ap.add_argument("--timeout", type=float, default=900.0)
     args = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the workers this run started are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     backends = ["sqlite", "redis"] if args.backend == "both" else [args.backend]
     redis_url = os.environ.get("LLMKIT_REDIS_URL")
     bad = False

@@ -2,8 +2,8 @@
 
 :func:`run_chaos` serves the simulator (transient faults on every media request), starts
 ``workers`` real ``llmkit jobs worker`` processes on SqliteHuey or RedisHuey, submits ``jobs``
-jobs (images and animations), and every ``kill_every`` seconds SIGKILLs a random worker that
-holds a lease (so it dies mid-stage), restarting it at once. When every job is ``done`` or
+jobs (images and animations), and every ``kill_every`` seconds SIGKILLs a random worker,
+restarting it at once. When every job is ``done`` or
 ``failed`` (or time runs out) it counts:
 
 - **lost**: jobs never finished (neither done nor failed);
@@ -91,7 +91,11 @@ def run_chaos(
     redis_url: str | None = None,
     time_scale: float = 4.0,
     data_dir: Path | None = None,
+    busy_only: bool = False,
 ) -> ChaosResult:
+    """``busy_only``: kill only a worker holding a lease (waiting for one), so that every kill
+    lands mid-stage; for a few kills in tests. Random victims otherwise: always killing the
+    holder of the last job would never let it finish."""
     if backend == "redis" and not redis_url:
         raise ValueError("the redis backend needs redis_url")
     rng = random.Random(seed)
@@ -116,10 +120,12 @@ def run_chaos(
             "LLMKIT_JOBS_POLL_INTERVAL": "0.2",
             "LLMKIT_JOBS_READ_TIMEOUT": "1.0",
             "LLMKIT_JOBS_QUEUE": redis_url if backend == "redis" and redis_url else "",
+            "LLMKIT_JOBS_QUEUE_NAME": f"llmkit-chaos-{os.getpid()}-{tmp.name}",
         }
         config = JobsConfig(
             data_dir=tmp,
             queue_url=env["LLMKIT_JOBS_QUEUE"] or None,
+            queue_name=env["LLMKIT_JOBS_QUEUE_NAME"],
             provider_url=server.openai_base_url,
         )
         queue = JobQueue(config)
@@ -141,7 +147,7 @@ def run_chaos(
             if sum(counts.get(s, 0) for s in ("done", "failed", "post_process_failed")) >= jobs:
                 break
             if time.monotonic() >= next_kill and (max_kills is None or kills < max_kills):
-                victim = _victim(queue, procs, rng)
+                victim = _victim(queue, procs, rng) if busy_only else rng.randrange(len(procs))
                 if victim is None:  # nobody is mid-stage: wait for someone to be
                     time.sleep(0.05)
                     continue
@@ -163,6 +169,7 @@ def run_chaos(
                 p.kill()
                 p.wait()
         server.stop()
+    queue.huey.flush()
     return _count(queue, ids, server, backend=backend, kills=kills, seconds=seconds)
 
 

@@ -8,7 +8,8 @@ that sat queued without ever being picked up for ``pickup_timeout`` seconds. A m
 job that is already leased or finished is a no-op, so duplicates cost nothing.
 
 Configuration comes from the environment (:meth:`JobsConfig.from_env`): ``LLMKIT_JOBS_DIR``
-(records, artifacts, the SQLite queue), ``LLMKIT_JOBS_QUEUE`` (``redis://...`` for RedisHuey),
+(records, artifacts, the SQLite queue), ``LLMKIT_JOBS_QUEUE`` (``redis://...`` for
+RedisHuey; ``LLMKIT_JOBS_QUEUE_NAME`` names the queue),
 ``LLMKIT_JOBS_PROVIDER_URL`` (e.g. the simulator's ``http://127.0.0.1:8080/v1``),
 ``LLMKIT_JOBS_API_KEY`` (else ``OPENAI_API_KEY``), ``LLMKIT_JOBS_WEBHOOK_URL`` and
 ``LLMKIT_JOBS_WEBHOOK_SECRET``; timings ``LLMKIT_JOBS_LEASE_TTL``, ``..._PICKUP_TIMEOUT``,
@@ -43,6 +44,8 @@ class JobsConfig:
     data_dir: Path = Path(".llmkit-jobs")
     queue_url: str | None = None
     """``redis://host:port/db`` for RedisHuey; None for SqliteHuey in ``data_dir``."""
+    queue_name: str = "llmkit-jobs"
+    """huey's name: the queue's keys (Redis) or table rows (SQLite) are under it."""
     provider_url: str = "http://127.0.0.1:8080/v1"
     api_key: str = dataclasses.field(default="sim", repr=False)
     webhook_url: str | None = None
@@ -62,6 +65,7 @@ class JobsConfig:
         values: dict[str, Any] = {
             "data_dir": Path(env.get("LLMKIT_JOBS_DIR", ".llmkit-jobs")),
             "queue_url": env.get("LLMKIT_JOBS_QUEUE") or None,
+            "queue_name": env.get("LLMKIT_JOBS_QUEUE_NAME") or "llmkit-jobs",
             "provider_url": env.get("LLMKIT_JOBS_PROVIDER_URL", "http://127.0.0.1:8080/v1"),
             "api_key": env.get("LLMKIT_JOBS_API_KEY") or env.get("OPENAI_API_KEY") or "sim",
             "webhook_url": env.get("LLMKIT_JOBS_WEBHOOK_URL") or None,
@@ -85,9 +89,9 @@ class JobsConfig:
 
 def make_huey(config: JobsConfig) -> Huey:
     if config.queue_url:
-        return RedisHuey("llmkit-jobs", url=config.queue_url, results=False)
+        return RedisHuey(config.queue_name, url=config.queue_url, results=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("llmkit-jobs", filename=str(config.data_dir / "queue.db"), results=False)
+    return SqliteHuey(config.queue_name, filename=str(config.data_dir / "queue.db"), results=False)
 
 
 class JobQueue:
@@ -112,8 +116,10 @@ class JobQueue:
         validate(spec, self.config.limits)
         job, created = self.store.create(spec, self.config.limits)
         if job.state == "validated":
-            self.enqueue(job.id)
+            # Record first, then enqueue: a message that is lost (or a crash in between) leaves
+            # a queued job the reaper picks up after ``pickup_timeout``.
             self.store.mark_queued(job.id)
+            self.enqueue(job.id)
             job = self.store.get(job.id) or job
         return job, created
 
