@@ -212,3 +212,22 @@ def test_the_key_never_reaches_records_artifacts_or_errors(world: World, tmp_pat
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), path
     assert CANARY not in json.dumps([o.__repr__() for o in world.outcomes])
+
+
+def test_provider_calls_carry_job_columns_in_telemetry(tmp_path: Path) -> None:
+    from llmkit.telemetry import MemorySink
+
+    sink = MemorySink()
+    clock = VirtualClock()
+    w = World(tmp_path, Simulator("healthy", clock), clock, telemetry=sink)
+    job_id = w.submit(JobSpec(prompt="a wave", kind="animation"))
+    assert w.pipeline.run(job_id, "w1").state == "done"
+    df = sink.to_dataframe()
+    calls = df[df["llmkit.record"] == "call"]
+    assert set(calls["llmkit.tags.job"]) == {job_id}
+    assert set(calls["llmkit.job.id"]) == {job_id}
+    ops = list(calls["llmkit.job.op"])
+    assert ops[0] == "create"
+    assert ops[-1] == "content"
+    assert "retrieve" in ops
+    assert set(calls["llmkit.job.stage"]) == {"calling"}

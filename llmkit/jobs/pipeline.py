@@ -37,8 +37,10 @@ from llmkit.jobs.artifacts import ArtifactStore
 from llmkit.jobs.model import Job
 from llmkit.jobs.postprocess import PostProcessError, render
 from llmkit.jobs.store import JobStore, LeaseLostError
+from llmkit.jobs.telemetry import JobCallLayer
 from llmkit.providers.openai_images import OpenAIImagesAdapter, image_bytes
 from llmkit.providers.video_jobs import VideoJobsAdapter, content_bytes, job_status
+from llmkit.telemetry import TelemetrySink
 from llmkit.types import ChatRequest, Message
 
 if TYPE_CHECKING:
@@ -124,10 +126,12 @@ class Pipeline:
         deadline: float = 60.0,
         retries: int = 4,
         transport: httpx.BaseTransport | None = None,
+        telemetry: TelemetrySink | None = None,
         **options: object,
     ) -> Pipeline:
         """A pipeline whose provider clients talk to ``base_url`` (e.g. ``{sim}/v1``);
-        ``transport`` (e.g. an in-process ``SimTransport``) replaces the network."""
+        ``transport`` (e.g. an in-process ``SimTransport``) replaces the network; with
+        ``telemetry``, every provider call's record carries ``job_id``/``job_stage``/``job_op``."""
 
         def client(adapter: OpenAIImagesAdapter | VideoJobsAdapter) -> Client:
             return Client(
@@ -139,6 +143,8 @@ class Pipeline:
                 retry=retries,
                 clock=clock,
                 transport=transport,
+                telemetry=telemetry,
+                layers=[JobCallLayer()],
             )
 
         return cls(
@@ -240,7 +246,7 @@ class Pipeline:
     def _call(self, job: Job, worker: str) -> None:
         spec = job.spec
         key = f"{job.id}.generate"
-        tags = {"job": job.id, "account": spec.account}
+        tags = {"job": job.id, "account": spec.account, "stage": "calling"}
         if spec.kind == "image":
             self.store.advance(job.id, worker, None, count_call=True)
             request = ChatRequest(
