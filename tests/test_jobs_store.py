@@ -123,3 +123,18 @@ def test_artifacts_are_content_addressed_atomic_and_audited(tmp_path: Path) -> N
         arts.path("../../etc/passwd")
     kept = ArtifactStore(tmp_path / "k", keep_prompt=True)
     assert kept.meta(kept.put(b"x", {}, prompt="p"))["prompt"] == "p"
+
+
+def test_import_llmkit_and_the_simulator_do_not_load_the_jobs_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llmkit, llmkit.sim, llmkit.jobs, llmkit.cli; llmkit.cli.build_parser(); "
+        "print(sorted(m for m in ('huey', 'fastapi', 'PIL', 'standardwebhooks', 'uvicorn') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
