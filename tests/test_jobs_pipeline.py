@@ -231,3 +231,16 @@ def test_provider_calls_carry_job_columns_in_telemetry(tmp_path: Path) -> None:
     assert ops[-1] == "content"
     assert "retrieve" in ops
     assert set(calls["llmkit.job.stage"]) == {"calling"}
+
+
+def test_a_job_that_keeps_killing_its_workers_fails_as_worker_lost(world: World) -> None:
+    job_id = world.submit(JobSpec(prompt="poison"))
+    limit = world.pipeline.max_runs + world.pipeline.max_crashes
+    for i in range(limit):
+        assert world.store.acquire(job_id, f"dead-{i}", ttl=1.0) is not None
+        world.clock.sleep(2.0)  # that worker died: its lease runs out
+    assert world.pipeline.run(job_id, "w1").state == "failed"
+    job = world.store.get(job_id)
+    assert job is not None
+    assert job.error_kind == "worker_lost"
+    assert world.sim.media.generations == 0

@@ -90,6 +90,7 @@ class Pipeline:
         poll_max_interval: float = 4.0,
         poll_timeout: float = 300.0,
         max_runs: int = 6,
+        max_crashes: int = 10,
         webhooks: WebhookSender | None = None,
         outcomes: Callable[[StageOutcome], None] | None = None,
         hook: Callable[[str, str], None] | None = None,
@@ -105,6 +106,9 @@ class Pipeline:
         self.poll_max_interval = poll_max_interval
         self.poll_timeout = poll_timeout
         self.max_runs = max_runs
+        self.max_crashes = max_crashes
+        """Runs beyond ``max_runs`` after which a job whose workers keep dying mid-stage (a
+        poison job: it OOMs or crashes its worker) fails as ``worker_lost``."""
         self.webhooks = webhooks
         self.outcomes = outcomes
         self.hook = hook
@@ -189,6 +193,18 @@ class Pipeline:
 
     def _run(self, job: Job, worker: str, t0: float) -> RunResult:
         job_id = job.id
+        if job.attempts > self.max_runs + self.max_crashes:
+            lost = f"{job.attempts - 1} runs ended without finishing (workers died mid-stage)"
+            try:
+                self.store.advance(
+                    job_id, worker, "failed", detail="worker_lost",
+                    error_kind="worker_lost", error_message=lost,
+                )  # fmt: skip
+            except LeaseLostError:
+                return RunResult("lease_lost")
+            self.store.release(job_id, worker)
+            self._report(job, "lease", "failed", worker, t0, kind="worker_lost")
+            return RunResult("failed")
         if job.attempts > 1:
             self.store.note(job_id, "resumed", worker, f"from {job.state}")
             self._report(job, "lease", "resumed", worker, t0)
