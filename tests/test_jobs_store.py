@@ -138,3 +138,17 @@ def test_import_llmkit_and_the_simulator_do_not_load_the_jobs_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_jobs_public_api_is_pinned() -> None:
+    import llmkit.jobs
+
+    assert set(llmkit.jobs.__all__) == {
+        "ArtifactStore", "Job", "JobInputError", "JobQueue", "JobSpec", "JobStore", "JobsConfig",
+        "LeaseLostError", "Limits", "Pipeline", "RunResult", "StageOutcome", "WebhookSender",
+        "WorkerCrash", "create_app", "validate", "verify",
+    }  # fmt: skip
+    for name in llmkit.jobs.__all__:
+        assert getattr(llmkit.jobs, name) is not None
+    with pytest.raises(AttributeError):
+        _ = llmkit.jobs.Nope  # type: ignore[attr-defined]
