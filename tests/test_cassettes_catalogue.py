@@ -80,7 +80,14 @@ def test_catalogue_is_complete_and_committed() -> None:
     ):
         assert required in names
     groups = {g for _, g in entries()}
-    assert groups == {"openai", "openai-responses", "anthropic", "openrouter", "mixed"}
+    assert groups == {
+        "openai",
+        "openai-responses",
+        "anthropic",
+        "openrouter",
+        "mixed",
+        "openai-media",
+    }
     # every provider holds every failure the simulator models for it; the only gaps are the
     # overload status each provider does not use (see the comment in catalogue.py)
     per = {g: {e.name for e, gg in entries(g)} for g in PROVIDER_GROUPS}

@@ -272,7 +272,11 @@ class MediaSim:
         with self._lock:
             existing = self._state.job_keys.get(key) if key else None
             if existing is None:
-                job_id = f"vid_{ctx.rng.getrandbits(96):024x}"
+                job_id = (  # a key gives a stable id (a recorded workload can name it)
+                    "vid_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+                    if key
+                    else f"vid_{ctx.rng.getrandbits(96):024x}"
+                )
                 fate = "ok"
                 for marker in ("fail-midway", "never-finish", "cut-download"):
                     if f"[{marker}]" in prompt:
