@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from PIL import Image
 
-from llmkit import Client, LLMError, Timeouts, VirtualClock
+from llmkit import Client, LLMError, MemorySink, Timeouts, VirtualClock
 from llmkit.charts import COLORS, figure, source
 from llmkit.jobs import ArtifactStore, JobInputError, JobSpec, JobStore, Pipeline, validate
 from llmkit.jobs.pipeline import WorkerCrash
@@ -214,6 +214,7 @@ sim = Simulator(SCENARIO, clock)
 store = JobStore(ROOT / "pipeline" / "jobs.db", clock=clock)
 artifacts = ArtifactStore(ROOT / "pipeline" / "artifacts")
 LEASE = 20.0
+telemetry = MemorySink()
 crashes: list[tuple[str, str]] = []
 pipeline = Pipeline.connect(
     store,
@@ -226,6 +227,7 @@ pipeline = Pipeline.connect(
     lease_ttl=LEASE,
     poll_interval=1.0,
     heartbeat=False,
+    telemetry=telemetry,
 )
 ids = [
     store.create(validate(JobSpec(prompt=p, kind="animation", account=f"studio-{i % 3}")))[0].id
@@ -291,6 +293,23 @@ assert crashed_after_create.state == "done"
 assert crashed_after_create.attempts >= 2
 assert gens[crashed_after_create.spec.prompt_hash()] == 1  # resumed by polling, not creating
 print(f"failed jobs by kind: {Counter(j.error_kind for j in jobs if j.state == 'failed')}")
+
+# %% [markdown]
+# Every provider call the pipeline makes is an ordinary `llmkit.Client` call, so telemetry has a
+# row for it, and the pipeline's typed outcome adds the job, its stage and the operation as
+# columns. Here are the calls of the job whose worker died right after the create: one
+# `create`, then the polls of both runs, then the download.
+
+# %%
+df = telemetry.to_dataframe()
+calls = df[(df["llmkit.record"] == "call") & (df["llmkit.job.id"] == ids[3])]
+calls[
+    ["llmkit.job.op", "llmkit.attempt", "error.type", "gen_ai.client.operation.duration"]
+].reset_index(drop=True)
+
+# %%
+assert list(calls["llmkit.job.op"]).count("create") == 1
+assert list(calls["llmkit.job.op"])[-1] == "content"
 
 # %% [markdown]
 # ## 4. The timeline: jobs moving through their states, the crash and the resumption
