@@ -1,10 +1,10 @@
 """The pipeline under fire: jobs through worker processes that keep getting SIGKILLed.
 
 :func:`run_chaos` serves the simulator (transient faults on every media request), starts
-``workers`` real ``llmkit jobs worker`` processes on SqliteHuey or RedisHuey, submits ``jobs``
-jobs (images and animations), and every ``kill_every`` seconds SIGKILLs a random worker,
-restarting it at once. When every job is ``done`` or
-``failed`` (or time runs out) it counts:
+``workers`` real ``llmkit jobs worker`` processes on SqliteHuey + SQLite records or on
+RedisHuey + Redis records, submits ``jobs`` jobs (images and animations), and every
+``kill_every`` seconds SIGKILLs a random worker, restarting it at once. When every job is
+``done`` or ``failed`` (or time runs out) it counts:
 
 - **lost**: jobs never finished (neither done nor failed);
 - **duplicated**: provider generations beyond one per job (counted by the simulator, per prompt);
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from llmkit.jobs.model import JobSpec
 from llmkit.jobs.queue import JobQueue, JobsConfig
+from llmkit.jobs.redis_store import RedisJobStore
 from llmkit.sim.faults import Fault, FaultRule
 from llmkit.sim.scenarios import get_scenario
 from llmkit.sim.server import SimServer
@@ -72,6 +73,24 @@ class ChaosResult:
         ]
 
 
+def _env(tmp: Path, provider_url: str, redis_url: str | None) -> dict[str, str]:
+    """The workers' configuration: short leases and timeouts, so kills are noticed quickly."""
+    return {
+        **os.environ,
+        "LLMKIT_JOBS_DIR": str(tmp),
+        "LLMKIT_JOBS_PROVIDER_URL": provider_url,
+        "LLMKIT_JOBS_API_KEY": "sim",
+        "LLMKIT_JOBS_LEASE_TTL": "3",
+        "LLMKIT_JOBS_PICKUP_TIMEOUT": "20",
+        "LLMKIT_JOBS_REAP_EVERY": "1",
+        "LLMKIT_JOBS_POLL_INTERVAL": "0.2",
+        "LLMKIT_JOBS_READ_TIMEOUT": "1.0",
+        "LLMKIT_JOBS_QUEUE": redis_url or "",
+        "LLMKIT_JOBS_QUEUE_NAME": f"llmkit-chaos-{os.getpid()}-{tmp.name}",
+        "LLMKIT_JOBS_STORE": redis_url or "",
+    }
+
+
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "llmkit", "jobs", "worker", "--workers", "2"]
     with log.open("ab") as out:
@@ -109,23 +128,12 @@ def run_chaos(
     server.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        env = {
-            **os.environ,
-            "LLMKIT_JOBS_DIR": str(tmp),
-            "LLMKIT_JOBS_PROVIDER_URL": server.openai_base_url,
-            "LLMKIT_JOBS_API_KEY": "sim",
-            "LLMKIT_JOBS_LEASE_TTL": "3",
-            "LLMKIT_JOBS_PICKUP_TIMEOUT": "20",
-            "LLMKIT_JOBS_REAP_EVERY": "1",
-            "LLMKIT_JOBS_POLL_INTERVAL": "0.2",
-            "LLMKIT_JOBS_READ_TIMEOUT": "1.0",
-            "LLMKIT_JOBS_QUEUE": redis_url if backend == "redis" and redis_url else "",
-            "LLMKIT_JOBS_QUEUE_NAME": f"llmkit-chaos-{os.getpid()}-{tmp.name}",
-        }
+        env = _env(tmp, server.openai_base_url, redis_url if backend == "redis" else None)
         config = JobsConfig(
             data_dir=tmp,
             queue_url=env["LLMKIT_JOBS_QUEUE"] or None,
             queue_name=env["LLMKIT_JOBS_QUEUE_NAME"],
+            store_url=env["LLMKIT_JOBS_STORE"] or None,
             provider_url=server.openai_base_url,
         )
         queue = JobQueue(config)
@@ -159,18 +167,26 @@ def run_chaos(
             time.sleep(0.2)
         seconds = time.monotonic() - t0
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        _stop(procs)
         server.stop()
+    result = _count(queue, ids, server, backend=backend, kills=kills, seconds=seconds)
     queue.huey.flush()
-    return _count(queue, ids, server, backend=backend, kills=kills, seconds=seconds)
+    if isinstance(queue.store, RedisJobStore):
+        queue.store.flush()
+    return result
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the workers gracefully (SIGINT), or kill the ones that do not stop in 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def _victim(

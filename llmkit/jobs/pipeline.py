@@ -36,7 +36,7 @@ from llmkit.errors import LLMError, ServerError, TimeoutError
 from llmkit.jobs.artifacts import ArtifactStore
 from llmkit.jobs.model import Job
 from llmkit.jobs.postprocess import PostProcessError, render
-from llmkit.jobs.store import JobStore, LeaseLostError
+from llmkit.jobs.store import LeaseLostError, Records
 from llmkit.jobs.telemetry import JobCallLayer
 from llmkit.providers.openai_images import OpenAIImagesAdapter, image_bytes
 from llmkit.providers.video_jobs import VideoJobsAdapter, content_bytes, job_status
@@ -79,7 +79,7 @@ class RunResult:
 class Pipeline:
     def __init__(
         self,
-        store: JobStore,
+        store: Records,
         artifacts: ArtifactStore,
         *,
         images: Client,
@@ -120,7 +120,7 @@ class Pipeline:
     @classmethod
     def connect(
         cls,
-        store: JobStore,
+        store: Records,
         artifacts: ArtifactStore,
         *,
         base_url: str,
@@ -377,7 +377,7 @@ class Pipeline:
 class _Heartbeat:
     """Keeps a live worker's lease from expiring during a long call; dies with the process."""
 
-    def __init__(self, store: JobStore, job_id: str, worker: str, ttl: float) -> None:
+    def __init__(self, store: Records, job_id: str, worker: str, ttl: float) -> None:
         self._stop = threading.Event()
         self._args = (store, job_id, worker, ttl)
         self._thread = threading.Thread(target=self._beat, name="llmkit-lease", daemon=True)

@@ -9,7 +9,8 @@ job that is already leased or finished is a no-op, so duplicates cost nothing.
 
 Configuration comes from the environment (:meth:`JobsConfig.from_env`): ``LLMKIT_JOBS_DIR``
 (records, artifacts, the SQLite queue), ``LLMKIT_JOBS_QUEUE`` (``redis://...`` for
-RedisHuey; ``LLMKIT_JOBS_QUEUE_NAME`` names the queue),
+RedisHuey; ``LLMKIT_JOBS_QUEUE_NAME`` names the queue), ``LLMKIT_JOBS_STORE``
+(``redis://...`` keeps the job records in Redis too, for workers on several machines),
 ``LLMKIT_JOBS_PROVIDER_URL`` (e.g. the simulator's ``http://127.0.0.1:8080/v1``),
 ``LLMKIT_JOBS_API_KEY`` (else ``OPENAI_API_KEY``), ``LLMKIT_JOBS_WEBHOOK_URL`` and
 ``LLMKIT_JOBS_WEBHOOK_SECRET``; timings ``LLMKIT_JOBS_LEASE_TTL``, ``..._PICKUP_TIMEOUT``,
@@ -31,7 +32,7 @@ from huey import Huey, RedisHuey, SqliteHuey
 from llmkit.jobs.artifacts import ArtifactStore
 from llmkit.jobs.model import Job, JobSpec, Limits, validate
 from llmkit.jobs.pipeline import Pipeline, RunResult, StageOutcome
-from llmkit.jobs.store import JobStore
+from llmkit.jobs.store import JobStore, Records
 from llmkit.jobs.webhooks import WebhookSender
 
 __all__ = ["JobQueue", "JobsConfig"]
@@ -44,6 +45,9 @@ class JobsConfig:
     data_dir: Path = Path(".llmkit-jobs")
     queue_url: str | None = None
     """``redis://host:port/db`` for RedisHuey; None for SqliteHuey in ``data_dir``."""
+    store_url: str | None = None
+    """``redis://...`` keeps job records in Redis (workers on many machines); None: SQLite in
+    ``data_dir``. Artifacts stay in ``data_dir`` (shared storage when workers are many)."""
     queue_name: str = "llmkit-jobs"
     """huey's name: the queue's keys (Redis) or table rows (SQLite) are under it."""
     provider_url: str = "http://127.0.0.1:8080/v1"
@@ -66,6 +70,7 @@ class JobsConfig:
             "data_dir": Path(env.get("LLMKIT_JOBS_DIR", ".llmkit-jobs")),
             "queue_url": env.get("LLMKIT_JOBS_QUEUE") or None,
             "queue_name": env.get("LLMKIT_JOBS_QUEUE_NAME") or "llmkit-jobs",
+            "store_url": env.get("LLMKIT_JOBS_STORE") or None,
             "provider_url": env.get("LLMKIT_JOBS_PROVIDER_URL", "http://127.0.0.1:8080/v1"),
             "api_key": env.get("LLMKIT_JOBS_API_KEY") or env.get("OPENAI_API_KEY") or "sim",
             "webhook_url": env.get("LLMKIT_JOBS_WEBHOOK_URL") or None,
@@ -100,7 +105,13 @@ class JobQueue:
     def __init__(self, config: JobsConfig, *, huey: Huey | None = None) -> None:
         self.config = config
         self.huey = huey or make_huey(config)
-        self.store = JobStore(config.data_dir / "jobs.db")
+        self.store: Records
+        if config.store_url:
+            from llmkit.jobs.redis_store import RedisJobStore  # noqa: PLC0415 - needs redis
+
+            self.store = RedisJobStore(config.store_url, prefix=f"{config.queue_name}:records")
+        else:
+            self.store = JobStore(config.data_dir / "jobs.db")
         self.artifacts = ArtifactStore(
             config.data_dir / "artifacts", keep_prompt=config.keep_prompt
         )

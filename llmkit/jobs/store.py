@@ -21,12 +21,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmkit.clock import Clock, system_clock
 from llmkit.jobs.model import TERMINAL, Job, JobInputError, JobSpec, Limits
 
-__all__ = ["JobStore", "LeaseLostError"]
+__all__ = ["JobStore", "LeaseLostError", "Records"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -65,6 +65,38 @@ _TERMINAL_SQL = "('" + "','".join(sorted(TERMINAL)) + "')"
 
 class LeaseLostError(RuntimeError):
     """This worker no longer owns the job's lease: another worker has taken over; stop."""
+
+
+class Records(Protocol):
+    """What the pipeline, the queue and the API need from a record store: :class:`JobStore`
+    (SQLite, one machine) or :class:`~llmkit.jobs.redis_store.RedisJobStore` (many)."""
+
+    def create(self, spec: JobSpec, limits: Limits | None = None) -> tuple[Job, bool]: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def list(self, *, state: str | None = None, limit: int = 100) -> builtins.list[Job]: ...
+    def counts(self) -> dict[str, int]: ...
+    def events(self, after: int = 0, limit: int = 1000) -> builtins.list[dict[str, Any]]: ...
+    def mark_queued(self, job_id: str) -> None: ...
+    def acquire(self, job_id: str, worker: str, ttl: float) -> Job | None: ...
+    def renew(self, job_id: str, worker: str, ttl: float) -> None: ...
+    def release(self, job_id: str, worker: str) -> None: ...
+    def advance(
+        self,
+        job_id: str,
+        worker: str,
+        state: str | None,
+        *,
+        detail: str | None = None,
+        count_call: bool = False,
+        **fields: Any,
+    ) -> None: ...
+    def note(
+        self, job_id: str, what: str, worker: str | None, detail: str | None = None
+    ) -> None: ...
+    def reset_post_process(self, job_id: str) -> bool: ...
+    def stale(self, *, pickup_timeout: float) -> builtins.list[str]: ...
+    def touch(self, job_id: str) -> None: ...
+    def close(self) -> None: ...
 
 
 class JobStore:
@@ -156,7 +188,7 @@ class JobStore:
             ).fetchall()
         return _job(row, tuple((str(e["state"]), float(e["at"])) for e in events))
 
-    def list(self, *, state: str | None = None, limit: int = 100) -> list[Job]:
+    def list(self, *, state: str | None = None, limit: int = 100) -> builtins.list[Job]:
         with self._lock:
             if state is None:
                 rows = self._db.execute(
