@@ -145,8 +145,8 @@ def test_the_jobs_public_api_is_pinned() -> None:
 
     assert set(llmkit.jobs.__all__) == {
         "ArtifactStore", "Job", "JobInputError", "JobQueue", "JobSpec", "JobStore", "JobsConfig",
-        "LeaseLostError", "Limits", "Pipeline", "RunResult", "StageOutcome", "WebhookSender",
-        "WorkerCrash", "create_app", "validate", "verify",
+        "LeaseLostError", "Limits", "Pipeline", "RedisJobStore", "RunResult", "StageOutcome",
+        "WebhookSender", "WorkerCrash", "create_app", "validate", "verify",
     }  # fmt: skip
     for name in llmkit.jobs.__all__:
         assert getattr(llmkit.jobs, name) is not None

@@ -4,6 +4,7 @@ post-process → notify / expose status, crash-safe, on huey.
 ==================  ==========================================================================
 ``model``           :class:`JobSpec`, :class:`Job`, states, :func:`validate`, :class:`JobInputError`
 ``store``           :class:`JobStore`: SQLite records, leases, fenced writes, the event log
+``redis_store``     :class:`RedisJobStore`: the same contract on Redis, for many machines
 ``artifacts``       :class:`ArtifactStore`: content-addressed, atomic (tmp + fsync + rename)
 ``pipeline``        :class:`Pipeline`: the stages, idempotent, reporting :class:`StageOutcome`
 ``postprocess``     decode and size checks, thumbnail, contact sheet (Pillow)
@@ -32,6 +33,7 @@ __all__ = [
     "LeaseLostError",
     "Limits",
     "Pipeline",
+    "RedisJobStore",
     "RunResult",
     "StageOutcome",
     "WebhookSender",
@@ -50,6 +52,7 @@ _WHERE = {
     "validate": "model",
     "JobStore": "store",
     "LeaseLostError": "store",
+    "RedisJobStore": "redis_store",
     "Pipeline": "pipeline",
     "RunResult": "pipeline",
     "StageOutcome": "pipeline",
