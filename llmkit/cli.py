@@ -260,6 +260,15 @@ def _add_demo(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+# --------------------------------------------------------------------------- jobs
+
+
+def _add_jobs(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    from llmkit.jobs.cli import add_jobs  # noqa: PLC0415 - huey/fastapi only when used
+
+    add_jobs(subparsers)
+
+
 # --------------------------------------------------------------------------- main
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
@@ -269,6 +278,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
     _add_replay,
     _add_inspect,
     _add_demo,
+    _add_jobs,
 )
 
 

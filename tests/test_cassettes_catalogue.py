@@ -79,7 +79,14 @@ def test_catalogue_is_complete_and_committed() -> None:
     ):
         assert required in names
     groups = {g for _, g in entries()}
-    assert groups == {"openai", "openai-responses", "anthropic", "openrouter", "mixed"}
+    assert groups == {
+        "openai",
+        "openai-responses",
+        "anthropic",
+        "openrouter",
+        "mixed",
+        "openai-media",
+    }
     # every provider holds every failure the simulator models for it; the only gaps are the
     # overload status each provider does not use (see the comment in catalogue.py) and the two
     # Anthropic-only wire facts (its billing_error type, a 500 marked x-should-retry: false)

@@ -119,7 +119,7 @@ def _client(
 
     return Client(
         provider,
-        api="responses" if api == "responses" else None,
+        api=api if api in ("responses", "images", "video-jobs") else None,
         transport=transport,
         clock=clock,
         api_key=api_key,
