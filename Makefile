@@ -5,12 +5,18 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.llmkit-installed
 PYTEST_ARGS ?=
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: install demo test lint types pytest cassettes bench clean notebooks
 
-$(STAMP): pyproject.toml
+# A path-based editable install (editable_mode=compat): mypy and pyright can then see llmkit
+# from a script anywhere, which setuptools' default import-hook install hides from them.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' \
+	  --config-settings editable_mode=compat
+	@# JupyterLab in this venv opens the py:percent notebooks as notebooks on double-click
+	$(VENV)/bin/jupytext-config --settings-file $(LAB_SETTINGS) set-default-viewer python
 	@touch $(STAMP)
 
 install: $(STAMP)

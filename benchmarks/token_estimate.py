@@ -13,6 +13,7 @@ when the floor is broken, 2 when the recordings are absent.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -23,7 +24,12 @@ from llmkit import estimate_input_tokens
 from llmkit.recordings import input_token_samples
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-DEFAULT_DIRS = [SHARED / "real-cassettes", SHARED / "real-cassettes-set2"]
+DEFAULT_DIRS = [
+    Path(p).expanduser()
+    for p in (os.environ.get("LLMKIT_REAL_CASSETTES") or "").split(os.pathsep)
+    if p.strip()
+] or [SHARED / "real-cassettes", SHARED / "real-cassettes-set2"]
+"""LLMKIT_REAL_CASSETTES (``os.pathsep``-separated), else the recordings beside the checkout."""
 
 
 def main() -> int:

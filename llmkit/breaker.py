@@ -44,7 +44,6 @@ __all__ = [
     "BreakerOutcome",
     "BreakerState",
     "CircuitBreaker",
-    "CircuitOpenError",
     "Outcome",
     "Permit",
     "classify_outcome",
@@ -132,6 +131,11 @@ class Permit:
 
     generation: int
     probe: bool
+    token: int = 0
+    """Which half-open probe slot this permit holds (0: not a probe)."""
+    expires: float | None = None
+    """Breaker-clock time after which a probe slot still held is taken back: the call's
+    deadline. A stream dropped without being closed then cannot hold the slot for good."""
 
 
 def classify_outcome(
@@ -171,7 +175,9 @@ class CircuitBreaker:
         self._generation = 0
         self._outcomes: deque[tuple[float, bool]] = deque()  # (time, failed)
         self._opened_at = 0.0
-        self._probes_in_flight = 0
+        self._probes: dict[int, float | None] = {}
+        """Probe slots in flight: token -> expiry (None: held until recorded)."""
+        self._tokens = 0
         self._probe_successes = 0
 
     # -- reading
@@ -192,8 +198,13 @@ class CircuitBreaker:
 
     # -- the protocol a driver follows: acquire, then exactly one of record / release
 
-    def acquire(self) -> Permit:
-        """Leave to send, or :class:`CircuitOpenError` (nothing is counted for a refusal)."""
+    def acquire(self, *, expires: float | None = None) -> Permit:
+        """Leave to send, or :class:`CircuitOpenError` (nothing is counted for a refusal).
+
+        ``expires`` (on this breaker's clock; the call's deadline): a half-open probe slot the
+        permit holds is freed at that time if no outcome came back by then (a stream dropped
+        without being closed, a caller that vanished).
+        """
         with self._lock:
             events = self._maybe_half_open()
             state = self._state
@@ -202,17 +213,17 @@ class CircuitBreaker:
                 refused: CircuitOpenError | None = CircuitOpenError(
                     self.target, retry_after=max(wait, 0.0)
                 )
-            elif (
-                state is BreakerState.HALF_OPEN
-                and self._probes_in_flight >= self.config.half_open_probes
-            ):
+            elif state is BreakerState.HALF_OPEN and not self._probe_slot_free():
                 refused = CircuitOpenError(self.target, retry_after=None)
             else:
                 refused = None
                 probe = state is BreakerState.HALF_OPEN
+                token = 0
                 if probe:
-                    self._probes_in_flight += 1
-                permit = Permit(self._generation, probe)
+                    self._tokens += 1
+                    token = self._tokens
+                    self._probes[token] = expires
+                permit = Permit(self._generation, probe, token, expires)
         self._emit(events)
         if refused is not None:
             raise refused
@@ -234,7 +245,7 @@ class CircuitBreaker:
 
     def _record(self, permit: Permit, outcome: Outcome) -> list[BreakerEvent]:
         if permit.probe and permit.generation == self._generation:
-            self._probes_in_flight = max(0, self._probes_in_flight - 1)
+            self._probes.pop(permit.token, None)
         if permit.generation != self._generation or outcome is Outcome.NEUTRAL:
             return []  # a result from before the last state change says nothing now
         now = self.clock.now()
@@ -259,6 +270,16 @@ class CircuitBreaker:
             return [self._transition(BreakerState.OPEN, rate)]
         return []
 
+    def _probe_slot_free(self) -> bool:
+        """A half-open probe slot is free, once slots held past their expiry are taken back."""
+        if len(self._probes) < self.config.half_open_probes:
+            return True
+        now = self.clock.now()
+        for token, expires in list(self._probes.items()):
+            if expires is not None and now >= expires:
+                del self._probes[token]
+        return len(self._probes) < self.config.half_open_probes
+
     def _maybe_half_open(self) -> list[BreakerEvent]:
         if (
             self._state is BreakerState.OPEN
@@ -271,7 +292,7 @@ class CircuitBreaker:
         old = self._state
         self._state = new
         self._generation += 1
-        self._probes_in_flight = 0
+        self._probes.clear()
         self._probe_successes = 0
         now = self.clock.now()
         if new is BreakerState.OPEN:
@@ -364,8 +385,10 @@ class BreakerLayer:
         self._note(ctx)
 
     def _acquire(self, ctx: CallContext) -> Permit:
+        remaining = ctx.remaining()
+        expires = None if remaining is None else self.breaker.clock.now() + max(remaining, 0.0)
         try:
-            return self.breaker.acquire()
+            return self.breaker.acquire(expires=expires)
         except CircuitOpenError:
             self._note(ctx)
             raise

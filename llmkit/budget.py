@@ -17,12 +17,22 @@ So in steady state retries are limited to about ``deposit / retry_cost`` of succ
 (20% with the defaults) plus a burst of ``capacity / retry_cost``; once the provider recovers,
 first attempts (which never need tokens) succeed and refill the bucket.
 
+**A budget only limits the clients that share it.** Each ``Client`` made without ``budget=``
+gets a budget of its own (so tests and notebooks stay independent of one another). A service
+that builds a client per request therefore has no budget at all: 200 failing calls then send
+600 requests. Create one budget when the service starts and give it to every client, or take
+the process-wide one by name::
+
+    budget = RetryBudget.shared()           # the same object everywhere in this process
+    client = llmkit.Client(provider="openai", budget=budget)
+
 Share one instance between clients of the same provider; it is thread-safe.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import ClassVar
 
 from llmkit.errors import LLMError, TimeoutError
 
@@ -31,6 +41,23 @@ __all__ = ["RetryBudget"]
 
 class RetryBudget:
     __slots__ = ("_lock", "_tokens", "capacity", "deposit_amount", "retry_cost", "timeout_cost")
+
+    _shared: ClassVar[dict[str, RetryBudget]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def shared(cls, name: str = "default") -> RetryBudget:
+        """The process-wide budget called ``name`` (default settings), made on first use.
+
+        Every client given ``budget=RetryBudget.shared()`` draws on the same tokens, however
+        many clients the process builds. Use one name per provider (or per upstream whose
+        outages should not spend each other's retries).
+        """
+        with cls._shared_lock:
+            budget = cls._shared.get(name)
+            if budget is None:
+                budget = cls._shared[name] = cls()
+            return budget
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,11 +41,14 @@ __all__ = [
     "COLORS",
     "attempt_rate",
     "attempt_timeline",
+    "breaker_steps",
     "cassette",
     "figure",
     "find_root",
     "frame",
     "latency_cdf",
+    "outage_timeline",
+    "per_bin",
     "percentiles",
     "replay_frame",
     "shade",
@@ -144,7 +147,7 @@ def replay_frame(
 
     ``retry`` defaults to the attempts the cassette was recorded with; ask for fewer to see
     the naive behaviour (a replay cannot invent attempts that were never recorded: asking for
-    more raises :class:`~llmkit.cassettes.CassetteMismatchError`). The replay serves each
+    more raises :class:`~llmkit.errors.CassetteMismatchError`). The replay serves each
     attempt at its recorded time, latency and fault, so backoff and timeout *values* cannot be
     re-tuned on a cassette -- use the simulator for that.
     """
@@ -337,3 +340,70 @@ def _status(value: Any) -> str:
         return f"{int(value)} "
     except (TypeError, ValueError):
         return ""
+
+
+def per_bin(df: pd.DataFrame, *, provider: str, bin_s: float = 5.0) -> pd.DataFrame:
+    """Per ``bin_s`` seconds of call start: the calls' success rate (``success``) and the
+    HTTP attempts per second sent to ``provider`` (``attempts_per_s``), indexed by bin start."""
+    calls = df[df["kind"] == "call"]
+    att = df[(df["kind"] == "attempt") & (df["provider"] == provider)]
+    out = calls.groupby((calls["t_s"] // bin_s) * bin_s).agg(success=("ok", "mean"))
+    load = att.groupby((att["t_s"] // bin_s) * bin_s).size() / bin_s
+    out["attempts_per_s"] = load.reindex(out.index, fill_value=0.0)
+    return out
+
+
+def breaker_steps(events: Iterable[Any], target: str, end: float) -> tuple[list[float], list[int]]:
+    """A breaker's state as a step function from its state-change events (objects with
+    ``target``, ``at`` and ``new``): 0 closed, 1 half-open, 2 open, from 0 to ``end``."""
+    level = {"closed": 0, "half_open": 1, "open": 2}
+    xs, ys = [0.0], [0]
+    for e in events:
+        if e.target == target:
+            xs.append(float(e.at))
+            ys.append(level[str(getattr(e.new, "value", e.new))])
+    xs.append(end)
+    ys.append(ys[-1])
+    return xs, ys
+
+
+def outage_timeline(
+    bins: Mapping[str, pd.DataFrame],
+    *,
+    colors: Mapping[str, str],
+    outage: tuple[float, float],
+    breaker: tuple[Sequence[float], Sequence[int]] | None = None,
+    breaker_label: str = "primary breaker",
+    bin_s: float = 5.0,
+    title: str,
+) -> tuple[Figure, list[Axes]]:
+    """Stacked panels on one clock through an outage: success rate of calls and attempts/s
+    sent to the failing provider (one line per set-up, :func:`per_bin` frames keyed by label,
+    drawn in reverse order so the first is on top), plus a breaker's state when given. The
+    outage is shaded and labelled in every panel."""
+    fig, axes = figure(1, nrows=3 if breaker else 2, width=11, height=2.3, sharex=True, title=title)
+    ok_ax, load_ax = axes[0], axes[1]
+    for label in reversed(list(bins)):
+        b = bins[label]
+        ok_ax.plot(b.index, b["success"], color=colors[label], label=label, drawstyle="steps-post")
+        load_ax.plot(
+            b.index, b["attempts_per_s"], color=colors[label], label=label, drawstyle="steps-post"
+        )
+    ok_ax.set_ylabel("calls succeeded\n(fraction)")
+    ok_ax.set_ylim(-0.03, 1.05)
+    load_ax.set_ylabel("attempts/s sent\nto the primary")
+    handles, labels = ok_ax.get_legend_handles_labels()
+    ok_ax.legend(handles[::-1], labels[::-1], loc="lower left", fontsize=8)
+    if breaker:
+        brk_ax = axes[2]
+        brk_ax.step(breaker[0], breaker[1], where="post", color=colors[next(iter(bins))])
+        brk_ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
+        brk_ax.set_ylim(-0.3, 2.3)
+        brk_ax.set_ylabel(breaker_label)
+    for ax in axes:
+        ax.axvspan(*outage, color="#999999", alpha=0.25)
+        ax.text(outage[0] + 1, 0.55, "primary\noutage", transform=ax.get_xaxis_transform(),
+                fontsize=8, va="center", color="#444444")  # fmt: skip
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel(f"time since the first call (s, virtual; {bin_s:g} s bins by call start)")
+    return fig, axes

@@ -18,15 +18,16 @@ Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
+import inspect
 import os
 import random
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from http.client import HTTPResponse
 from http.cookiejar import CookieJar
 from types import TracebackType
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -34,13 +35,13 @@ from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
-from llmkit.errors import LLMError
+from llmkit.errors import AuthError, ConnectionError, LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
 from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
-from llmkit.secrets import APIKey
+from llmkit.secrets import ENV_VARS, APIKey
 from llmkit.telemetry import (
     BreakerTelemetry,
     EventSink,
@@ -57,24 +58,106 @@ from llmkit.transport import (
     HTTPTransport,
     map_error,
 )
-from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages
+from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages, as_tools
 
-__all__ = ["AsyncClient", "Client", "default_layers"]
+__all__ = ["AsyncClient", "AsyncStreamManager", "Client", "default_layers"]
 
 
-_RESPONSE_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResponse))
-_set = object.__setattr__
 _T = TypeVar("_T")
+_C = TypeVar("_C")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 
-def _with_latency(response: ChatResponse, latency: float) -> ChatResponse:
-    """``response.with_(latency=...)`` at half the cost (``dataclasses.replace`` re-validates
-    every field); a new object, so a response shared by a cache is never mutated."""
-    new = object.__new__(ChatResponse)
-    for name in _RESPONSE_FIELDS:
-        _set(new, name, getattr(response, name))
-    _set(new, "latency", latency)
-    return new
+def chat_args(
+    *,
+    model: str,
+    messages: Iterable[Mapping[str, Any] | Message],
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+    tags: Mapping[str, str] | None = None,
+    deadline: float | None = None,
+    stream: bool = False,
+    **extra: Any,
+) -> tuple[ChatRequest, float | None]:
+    """The keywords of ``chat`` and ``stream`` on both clients, written once: the neutral
+    request they describe, and the call's deadline (seconds; None: the client's default).
+
+    ``tags`` go to telemetry and quotas only, never to the provider; ``extra`` goes into the
+    JSON body as-is (``response_format=...``, ``seed=...``).
+    """
+    request = ChatRequest(
+        model=model,
+        messages=as_messages(messages),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=as_tools(tools),
+        stream=stream,
+        tags=dict(tags) if tags else {},
+        extra=extra,
+    )
+    return request, deadline
+
+
+def _signed(call: Any, method: Callable[..., Any], build: Callable[..., Any]) -> None:
+    """Give ``call`` the name and docs of ``method`` and the keywords of ``build`` (for
+    ``help()``, editors and ``inspect``)."""
+    sig = inspect.signature(build)
+    call.__name__ = method.__name__
+    call.__qualname__ = method.__qualname__
+    call.__doc__ = method.__doc__
+    call.__signature__ = sig.replace(
+        parameters=[
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+            *sig.parameters.values(),
+        ],
+        return_annotation=inspect.signature(method).return_annotation,
+    )
+
+
+def _takes(
+    build: Callable[_P, tuple[ChatRequest, float | None]],
+) -> Callable[[Callable[[_C, ChatRequest, float | None], _R]], Callable[Concatenate[_C, _P], _R]]:
+    """Give ``method(self, request, deadline)`` the keywords of ``build``."""
+
+    def decorate(
+        method: Callable[[_C, ChatRequest, float | None], _R],
+    ) -> Callable[Concatenate[_C, _P], _R]:
+        def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            request, deadline = build(*args, **kwargs)
+            return method(self, request, deadline)
+
+        _signed(call, method, build)
+        return call
+
+    return decorate
+
+
+def _takes_async(
+    build: Callable[_P, tuple[ChatRequest, float | None]],
+) -> Callable[
+    [Callable[[_C, ChatRequest, float | None], Awaitable[_T]]],
+    Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]],
+]:
+    """:func:`_takes` for a coroutine method: the result is a coroutine function too, so bad
+    arguments raise when the call is awaited, as from any ``async def``."""
+
+    def decorate(
+        method: Callable[[_C, ChatRequest, float | None], Awaitable[_T]],
+    ) -> Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]]:
+        async def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            request, deadline = build(*args, **kwargs)
+            return await method(self, request, deadline)
+
+        _signed(call, method, build)
+        return call
+
+    return decorate
+
+
+_takes_chat_args = _takes(chat_args)
+_takes_chat_args_async = _takes_async(chat_args)
 
 
 def default_layers(
@@ -117,30 +200,75 @@ def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
     return [x for x in layers if not isinstance(x, TelemetryLayer | DeadlineLayer)]
 
 
-def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
-    """Accept Tool values, ``{"name", "description", "parameters"}`` or OpenAI's
-    ``{"type": "function", "function": {...}}``."""
-    if not tools:
-        return ()
-    out: list[Tool] = []
-    for t in tools:
-        if isinstance(t, Tool):
-            out.append(t)
-            continue
-        if not isinstance(t, Mapping):
-            raise TypeError(f"a tool must be a Tool or a mapping, not {type(t).__name__}")
-        spec = t["function"] if isinstance(t.get("function"), Mapping) else t
-        name = spec.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError("a tool needs a non-empty name")
-        params = spec.get("parameters") or spec.get("input_schema") or {"type": "object"}
-        out.append(Tool(name, str(spec.get("description") or ""), params))
-    return tuple(out)
+_OPTIONS_DOC = """
+    Options (keywords; every one optional):
+
+    provider        "openai" (default), "anthropic", "openrouter", "compatible" (any
+                    OpenAI-compatible server: needs base_url)
+    api_key         the key (str or APIKey); default from OPENAI_API_KEY, ANTHROPIC_API_KEY or
+                    OPENROUTER_API_KEY. A provider's public endpoint without one fails here.
+    base_url        where to send; default OPENAI_BASE_URL / ANTHROPIC_BASE_URL when set, else
+                    the provider's public endpoint
+    api             "chat" or "responses" (OpenAI's Responses API); default "chat"
+    adapter         a custom wire-format adapter (llmkit.providers) instead of provider/api
+    timeout         Timeouts, or seconds for the read timeout; default connect 5, read 60,
+                    write 10, pool 5, stream idle 30
+    deadline        total seconds per call, every attempt and wait included; default 120
+    min_attempt     no attempt starts with less than this left of the deadline; default 0.25
+    retry           total attempts (retry=3 means up to 3 attempts: the SDKs' max_retries=2),
+                    a RetryPolicy, or False for one attempt; default RetryPolicy() (3)
+    budget          a RetryBudget shared across calls and clients; True/None: a new one,
+                    False: none
+    telemetry       a sink (MemorySink, JSONLSink, LoggingSink...) or several; default none
+    clock           the clock (VirtualClock in tests and notebooks); default the system clock
+    seed            seeds the jitter for reproducible tests; leave unset in production
+    layers          call-level layers (cache, fallback, hedge, quotas), outermost first
+    attempt_layers  per-attempt layers (circuit breaker, throttle), outermost first
+    prices          a PriceBook for ChatResponse.cost and the telemetry cost column;
+                    True/None: genai-prices' table, False: no pricing
+    http_client     an httpx client used as given (never closed by close())
+    transport       an httpx transport for a client of our own (mock, replay, simulator)
+"""
+
+# Keywords users bring from the official SDKs, and what llmkit calls them.
+_SDK_NAMES = {
+    "max_retries": "retry= (total attempts: the SDKs' max_retries=2 is retry=3)",
+    "default_headers": "a Layer that adds headers, or http_client=httpx.Client(headers=...)",
+    "organization": "http_client=httpx.Client(headers={'OpenAI-Organization': ...})",
+    "timeout_s": "timeout=",
+    "base_uri": "base_url=",
+    "key": "api_key=",
+}
+_PUBLIC_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "openrouter.ai"})
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+
+
+def _check_options(cls: type, options: Mapping[str, Any]) -> None:
+    """A wrong keyword is a TypeError naming the right one, not Python's bare complaint."""
+    unknown = [k for k in options if k not in ClientOptions.__annotations__]
+    if not unknown:
+        return
+    name = unknown[0]
+    hint = _SDK_NAMES.get(name)
+    if hint is None:
+        close = difflib.get_close_matches(name, [*ClientOptions.__annotations__], n=1)
+        hint = f"{close[0]}=" if close else "one of " + ", ".join(ClientOptions.__annotations__)
+    raise TypeError(f"{cls.__name__}() got an unknown option {name}=; use {hint}")
 
 
 class ClientOptions(TypedDict, total=False):
     """The keyword options shared by :class:`Client` and :class:`AsyncClient` (typed, so
-    mypy and editors check them): see ``_Core.__init__`` for what each one does."""
+    mypy and editors check them).
+
+    api_key: the key; default from the provider's *_API_KEY environment variable.
+    base_url: default OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the public endpoint.
+    api: "chat" or "responses". adapter: a custom wire-format adapter.
+    timeout: Timeouts or read seconds. deadline: total seconds per call (default 120).
+    min_attempt: least time left to start an attempt. retry: total attempts (3 = the SDKs'
+    max_retries=2), a RetryPolicy, or False. budget: shared RetryBudget. telemetry: sinks.
+    clock: the clock. seed: jitter seed. layers / attempt_layers: extra layers.
+    prices: the PriceBook behind ChatResponse.cost (False: none).
+    """
 
     api_key: str | APIKey | None
     base_url: str | None
@@ -184,6 +312,8 @@ class _Core:
     ) -> None:
         if adapter is None:
             adapter = adapter_for(provider, api=api)
+        if base_url is None and adapter.name in _BASE_URL_ENV:
+            base_url = os.environ.get(_BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
         if adapter.name in ("compatible", "openai-compatible") and not base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
@@ -227,29 +357,28 @@ class _Core:
         if self.telemetry is not None:
             _watch_breakers(self.layers, self.telemetry)
         self._rng = random.Random(seed)
+        self._closed = False
 
-    def _request(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None,
-        temperature: float | None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None,
-        tags: Mapping[str, str] | None,
-        stream: bool,
-        extra: dict[str, Any],
-    ) -> ChatRequest:
-        return ChatRequest(
-            model=model,
-            messages=as_messages(messages),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=as_tools(tools),
-            stream=stream,
-            tags=dict(tags) if tags else {},
-            extra=extra,
+    def _require_key(self) -> None:
+        """A provider's public endpoint without a key would only answer 401: say so now.
+        A local or simulator base_url, or an injected transport (a replay), needs none."""
+        if self.endpoint.api_key is not None or self.endpoint.host not in _PUBLIC_HOSTS:
+            return
+        names = " or ".join(ENV_VARS.get(self.provider, ())) or "the provider's key variable"
+        raise AuthError(
+            f"no API key for {self.endpoint.base_url}: pass api_key= or set {names} "
+            "(a local or simulator base_url needs none)",
+            provider=self.provider,
         )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionError(
+                f"this {type(self).__name__} is closed: make a new one (or call it before "
+                "close() / inside its with-block)",
+                provider=self.provider,
+                retryable=False,
+            )
 
     def _count_request(self, request: ChatRequest) -> tuple[Any, httpx.Request]:
         """The adapter and HTTP request that count ``request``'s input tokens exactly."""
@@ -305,10 +434,11 @@ class _Core:
 
 
 class Client(_Core):
-    """A synchronous client. ``deadline`` is the default total seconds per call (None: none).
+    """A synchronous client: ``Client("openai", deadline=20.0).chat(model=..., messages=...)``.
 
-    ``http_client`` is used as given and not closed by :meth:`close`; ``transport`` (any
-    ``httpx.BaseTransport``) gets a client of our own.
+    ``deadline`` is the default total seconds per call (None: none). ``http_client`` is used as
+    given and not closed by :meth:`close`; ``transport`` (any ``httpx.BaseTransport``) gets a
+    client of our own. ``with client.stream(...) as s:`` streams.
     """
 
     def __init__(
@@ -319,9 +449,12 @@ class Client(_Core):
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        _check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
+        if http_client is None and transport is None:
+            self._require_key()
         self._owns_http = http_client is None
         if http_client is None and transport is None and not urllib.request.getproxies():
             transport = httpx.HTTPTransport()  # what httpx.Client() makes, held for direct
@@ -339,64 +472,26 @@ class Client(_Core):
 
     def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         """Run a neutral :class:`ChatRequest` through the stack."""
+        self._check_open()
         ctx = self._context(deadline)
         response = self._handler(request, ctx)
-        return _with_latency(response, self.clock.now() - ctx.started)
+        return response.with_(latency=self.clock.now() - ctx.started)
 
-    def chat(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        stream: bool = False,
-        **extra: Any,
-    ) -> ChatResponse:
-        """One chat completion. ``stream=True`` streams on the wire and returns the aggregate
-        (with ``ttft``); ``extra`` goes into the JSON body as-is."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=stream,
-            extra=extra,
-        )
+    @_takes_chat_args
+    def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
+        """One chat completion (keywords: :func:`chat_args`). ``stream=True`` streams on the
+        wire and returns the aggregate (with ``ttft``)."""
         return self.send(request, deadline=deadline)
 
-    def stream(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        **extra: Any,
-    ) -> ChatStream:
-        """Open a stream of :class:`StreamEvent` values; ``.response`` is the aggregate once
-        it ends. Retries and fallbacks happen only before the first event is delivered."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=True,
-            extra=extra,
-        )
+    @_takes_chat_args
+    def stream(self, request: ChatRequest, deadline: float | None) -> ChatStream:
+        """Open a stream of :class:`StreamEvent` values (keywords: :func:`chat_args`);
+        ``.response`` is the aggregate once it ends. Retries and fallbacks happen only before
+        the first event is delivered."""
+        self._check_open()
         ctx = self._context(deadline)
         ctx.deliver_stream = True
-        response = self._handler(request, ctx)
+        response = self._handler(request.with_(stream=True), ctx)
         if isinstance(ctx.stream, ChatStream):
             return ctx.stream
         return ChatStream.completed(response)
@@ -412,13 +507,12 @@ class Client(_Core):
         """Input tokens of this request, counted by the provider (Anthropic
         ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``): one HTTP round
         trip, no retries, nothing billed. ``ValueError`` for a provider without one."""
-        request = self._request(model=model, messages=messages, max_tokens=None,
-                                temperature=None, tools=tools, tags=None, stream=False,
-                                extra=extra)  # fmt: skip
+        request, _ = chat_args(model=model, messages=messages, tools=tools, **extra)
         return self.count_request_tokens(request)
 
     def count_request_tokens(self, request: ChatRequest) -> int:
         """:meth:`count_tokens` for a :class:`ChatRequest` (a ``BudgetLayer`` ``counter``)."""
+        self._check_open()
         adapter, http_request = self._count_request(request)
         try:
             response = self.http.send(http_request)
@@ -429,6 +523,7 @@ class Client(_Core):
         return self._counted(adapter, response)
 
     def close(self) -> None:
+        self._closed = True
         if self._owns_http:
             self.http.close()
 
@@ -495,7 +590,8 @@ def _default_async_transport() -> httpx.AsyncBaseTransport | None:
 
 class AsyncClient(_Core):
     """The asyncio twin of :class:`Client`; any ``httpx.AsyncClient`` or async transport works.
-    Without one it sends through aiohttp's connection pool (see :func:`default_async_http`)."""
+    Without one it sends through aiohttp's connection pool (see :func:`default_async_http`).
+    ``async with client.stream(...) as s:`` streams (``await client.stream(...)`` works too)."""
 
     def __init__(
         self,
@@ -505,11 +601,13 @@ class AsyncClient(_Core):
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        _check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         self._owns_http = http_client is None
         if http_client is None and transport is None:
+            self._require_key()
             transport = _default_async_transport()
         self.http = http_client or default_async_http(transport)
         self._transport = AsyncHTTPTransport(
@@ -522,61 +620,27 @@ class AsyncClient(_Core):
         return compose_async(_inner_layers(self.layers), self._transport)
 
     async def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
+        self._check_open()
         ctx = self._context(deadline)
         response = await self._handler(request, ctx)
-        return _with_latency(response, self.clock.now() - ctx.started)
+        return response.with_(latency=self.clock.now() - ctx.started)
 
-    async def chat(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        stream: bool = False,
-        **extra: Any,
-    ) -> ChatResponse:
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=stream,
-            extra=extra,
-        )
+    @_takes_chat_args_async
+    async def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
+        """The async :meth:`Client.chat`."""
         return await self.send(request, deadline=deadline)
 
-    async def stream(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        **extra: Any,
-    ) -> AsyncChatStream:
-        """``stream = await client.stream(...)`` then ``async for event in stream``."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=True,
-            extra=extra,
-        )
+    @_takes_chat_args
+    def stream(self, request: ChatRequest, deadline: float | None) -> AsyncStreamManager:
+        """``async with client.stream(...) as s: async for event in s: ...`` (closed on exit,
+        and on error), or ``s = await client.stream(...)`` and close it yourself."""
+        return AsyncStreamManager(self._open_stream(request, deadline))
+
+    async def _open_stream(self, request: ChatRequest, deadline: float | None) -> AsyncChatStream:
+        self._check_open()
         ctx = self._context(deadline)
         ctx.deliver_stream = True
-        response = await self._handler(request, ctx)
+        response = await self._handler(request.with_(stream=True), ctx)
         if isinstance(ctx.stream, AsyncChatStream):
             return ctx.stream
         return AsyncChatStream.completed(response)
@@ -590,12 +654,11 @@ class AsyncClient(_Core):
         **extra: Any,
     ) -> int:
         """The async twin of :meth:`Client.count_tokens`."""
-        request = self._request(model=model, messages=messages, max_tokens=None,
-                                temperature=None, tools=tools, tags=None, stream=False,
-                                extra=extra)  # fmt: skip
+        request, _ = chat_args(model=model, messages=messages, tools=tools, **extra)
         return await self.count_request_tokens(request)
 
     async def count_request_tokens(self, request: ChatRequest) -> int:
+        self._check_open()
         adapter, http_request = self._count_request(request)
         try:
             response = await self.http.send(http_request)
@@ -606,6 +669,7 @@ class AsyncClient(_Core):
         return self._counted(adapter, response)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_http:
             await self.http.aclose()
 
@@ -621,3 +685,34 @@ class AsyncClient(_Core):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class AsyncStreamManager:
+    """What :meth:`AsyncClient.stream` returns: ``async with`` it (the stream is closed on
+    exit, and on error) or ``await`` it for the :class:`AsyncChatStream`, as the SDKs allow."""
+
+    __slots__ = ("_opener", "_stream")
+
+    def __init__(self, opener: Coroutine[Any, Any, AsyncChatStream]) -> None:
+        self._opener = opener
+        self._stream: AsyncChatStream | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncChatStream]:
+        return self._opener.__await__()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        self._stream = await self._opener
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+
+for _cls in (Client, AsyncClient):
+    _cls.__doc__ = (_cls.__doc__ or "") + _OPTIONS_DOC

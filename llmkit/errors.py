@@ -53,6 +53,7 @@ API key or the prompt.
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -90,6 +91,7 @@ __all__ = [
     "TimeoutError",
     "UnplayedInteractionsError",
     "error_class",
+    "readable_message",
 ]
 
 
@@ -130,7 +132,7 @@ class LLMError(Exception):
         retryable: bool | None = None,
         code: str | None = None,
     ) -> None:
-        self.message = scrub(message)
+        self.message = scrub(readable_message(message))
         self.provider = provider
         self.status = status
         self.request_id = request_id
@@ -168,6 +170,29 @@ class LLMError(Exception):
     def __reduce__(self) -> tuple[object, ...]:
         # Keep keyword-only state across pickling (multiprocessing, caches).
         return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_LONG = 300
+
+
+def readable_message(message: str) -> str:
+    """One line a log can hold: a proxy's HTML error page (a 502 from a load balancer) becomes
+    its title and its length, and a long multi-line body its first line and its length."""
+    text = message.strip()
+    head = text[:300].lower()
+    if "<html" in head or "<!doctype" in head or "<body" in head:
+        title = _TITLE.search(text)
+        lines = [
+            _TAG.sub(" ", ln).strip() for ln in (title.group(1) if title else text).split("\n")
+        ]
+        first = " ".join(next((ln for ln in lines if ln), "").split())
+        return f"{first or 'an HTML page'} (HTML page, {len(message)} chars)"
+    if "\n" in text and len(text) > _LONG:
+        first = next(ln.strip() for ln in text.splitlines() if ln.strip())
+        return f"{first[:_LONG]} (first line of {len(message)} chars)"
+    return message
 
 
 def _rebuild(cls: type[LLMError], message: str, state: dict[str, object]) -> LLMError:

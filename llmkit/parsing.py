@@ -13,13 +13,13 @@ a caller's ``except LLMError`` always holds.
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
 
+from llmkit.decompress import MAX_BODY_BYTES, decode_body
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter, error_for_status
@@ -45,23 +45,32 @@ _SLIPS = (
 )
 
 
-def parse_response(provider: str, response: httpx.Response) -> ChatResponse:
-    """The answer in a non-streaming 2xx body; raises the classified error for any other status."""
+def parse_response(
+    provider: str, response: httpx.Response, *, max_body: int = MAX_BODY_BYTES
+) -> ChatResponse:
+    """The answer in a non-streaming 2xx body; raises the classified error for any other status.
+
+    A body that still starts gzipped is gunzipped, up to ``max_body`` decoded bytes
+    (:mod:`llmkit.decompress`); past that, InvalidResponseError.
+    """
     adapter = _adapter(provider, response)
-    plain = _guard(adapter.name, response, lambda: _decompressed(response, adapter.name))
+    plain = _guard(adapter.name, response, lambda: _decompressed(response, adapter.name, max_body))
     if not 200 <= plain.status_code < 300:
         raise _classify(adapter, plain)
     return _guard(adapter.name, plain, lambda: adapter.parse_response(plain))
 
 
-def parse_stream(provider: str, response: httpx.Response) -> ChatResponse:
+def parse_stream(
+    provider: str, response: httpx.Response, *, max_body: int = MAX_BODY_BYTES
+) -> ChatResponse:
     """The answer in an SSE body already read into ``response``.
 
     Raises the classified error for a non-2xx status or an error event inside the stream, and
-    InvalidResponseError when the stream is truncated or malformed.
+    InvalidResponseError when the stream is truncated or malformed, or decodes to more than
+    ``max_body`` bytes.
     """
     adapter = _adapter(provider, response)
-    plain = _guard(adapter.name, response, lambda: _decompressed(response, adapter.name))
+    plain = _guard(adapter.name, response, lambda: _decompressed(response, adapter.name, max_body))
     if not 200 <= plain.status_code < 300:
         raise _classify(adapter, plain)
 
@@ -78,11 +87,13 @@ def parse_stream(provider: str, response: httpx.Response) -> ChatResponse:
     return _guard(adapter.name, plain, run)
 
 
-def classify(provider: str, response: httpx.Response) -> LLMError:
+def classify(
+    provider: str, response: httpx.Response, *, max_body: int = MAX_BODY_BYTES
+) -> LLMError:
     """The error a non-2xx response means (returned, not raised)."""
     adapter = _adapter(provider, response)
     try:
-        plain = _decompressed(response, adapter.name)
+        plain = _decompressed(response, adapter.name, max_body)
     except LLMError as exc:
         return exc
     return _classify(adapter, plain)
@@ -126,9 +137,9 @@ def _guard(provider: str, response: httpx.Response, fn: Callable[[], T]) -> T:
         ) from exc
 
 
-def _decompressed(response: httpx.Response, provider: str) -> httpx.Response:
+def _decompressed(response: httpx.Response, provider: str, max_body: int) -> httpx.Response:
     """The response itself, or a copy with its body gunzipped when it still starts gzipped
-    (a recorder or proxy that kept the bytes but dropped ``Content-Encoding``)."""
+    (a recorder or proxy that kept the bytes but dropped ``Content-Encoding``), capped."""
     try:
         raw = response.content
     except httpx.ResponseNotRead as exc:
@@ -137,14 +148,8 @@ def _decompressed(response: httpx.Response, provider: str) -> httpx.Response:
         ) from exc
     if raw[:2] != b"\x1f\x8b":
         return response
-    try:
-        body = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidResponseError(
-            "response body looks gzipped but is corrupt",
-            provider=provider,
-            status=response.status_code,
-        ) from exc
+    status = response.status_code
+    body = b"".join(decode_body([raw], "gzip", max_body=max_body, provider=provider, status=status))
     headers = [
         (k, v)
         for k, v in response.headers.multi_items()

@@ -30,13 +30,7 @@ import yaml
 
 from llmkit.errors import CassetteError, CorruptCassetteError, LLMError
 
-__all__ = [
-    "CassetteError",
-    "Interaction",
-    "TokenSample",
-    "input_token_samples",
-    "load_recording",
-]
+__all__ = ["Interaction", "TokenSample", "input_token_samples", "load_recording"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ Three steps, each usable alone (the tests build a report from a small subset):
 2. :func:`execute_notebook` -- convert a ``notebooks/NN_*.py`` (jupytext percent format) to a
    notebook and execute it with nbclient in a kernel whose environment has no ``MPLBACKEND``
    (ipykernel only captures inline figures when it is unset), cwd ``notebooks/``.
-3. :func:`write_report` -- one self-contained ``index.html``: summary tables, the notebooks'
-   figures embedded as base64 PNGs, links to the executed ``.ipynb`` files, and where every
-   number came from.
+3. :func:`write_report` -- one self-contained ``index.html`` that fits an ordinary 1280-px
+   window: a short summary and each notebook's headline chart first (the figure of the cell
+   tagged ``headline``, else its first), then the cassette catalogue (collapsible), every
+   notebook's figures embedded as base64 PNGs with links to the executed ``.ipynb`` files,
+   and where every number came from.
 
 Everything runs offline: cassettes are replayed, notebooks use cassettes and the in-process
 simulator. jupytext, nbclient and nbformat are imported only here, only when used.
@@ -18,10 +20,13 @@ simulator. jupytext, nbclient and nbformat are imported only here, only when use
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +85,10 @@ class CassetteReport:
     provenance: Provenance
     naive: Summary
     retry: Summary
+    full: Summary | None = None
+    """For a cassette recorded through a fallback (``notes.secondary``): the replay with the
+    fallback too (``llmkit replay --policy full``); the retry columns replay the primary's
+    retries alone. None otherwise."""
 
     def provenance_text(self) -> str:
         p = self.provenance
@@ -101,10 +110,11 @@ def summarize_cassettes(
         meta = load_cassette(path).meta
         naive = replay_cassette(path, policy="naive")
         retry = replay_cassette(path, policy="retry")
+        full = replay_cassette(path, policy="full") if "secondary" in meta.notes else None
         name = f"{path.parent.name}/{path.stem}"
         out.append(
             CassetteReport(
-                name, str(meta.notes.get("description", "")), meta.provenance, naive, retry
+                name, str(meta.notes.get("description", "")), meta.provenance, naive, retry, full
             )
         )
         if progress is not None:
@@ -119,6 +129,7 @@ def kernel_env() -> dict[str, str]:
     """The kernel's environment: ours without ``MPLBACKEND`` (so figures are captured inline)."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
+    env["LLMKIT_STATIC_NOTEBOOKS"] = "1"  # llmkit.panel: executed copies draw default knobs once
     return env
 
 
@@ -133,6 +144,9 @@ class NotebookRun:
     seconds: float = 0.0
     images: list[str] = field(default_factory=list)
     """Base64 PNGs of every figure, in order."""
+    headline: int = 0
+    """Index in ``images`` of the headline chart: the first figure of the first code cell
+    tagged ``headline``, else 0."""
     errors: list[str] = field(default_factory=list)
     """Error outputs (ename: evalue), or the execution failure; empty when it ran cleanly."""
     first_cell_markdown: bool = False
@@ -157,6 +171,7 @@ def execute_notebook(
     """
     import jupytext  # type: ignore[import-untyped]  # noqa: PLC0415
     import nbformat  # noqa: PLC0415
+    from jupyter_client.manager import KernelManager  # noqa: PLC0415
     from nbclient import NotebookClient  # noqa: PLC0415
     from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: PLC0415
 
@@ -166,8 +181,17 @@ def execute_notebook(
     nb = jupytext.read(source)
     run = NotebookRun(source, out)
     work = Path(cwd) if cwd is not None else source.parent
+    # IPC (a Unix socket) rather than TCP on loopback: the kernel talks only to this process,
+    # and ipykernel then has no reason to warn that TCP traffic is unencrypted.
+    ipc = tempfile.mkdtemp(prefix="llmkit-kernel-") if os.name == "posix" else None
+    km = (
+        KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(ipc, "k"))
+        if ipc is not None
+        else KernelManager(kernel_name="python3")
+    )
     client = NotebookClient(
         nb,
+        km=km,
         timeout=int(timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(work)}},
@@ -179,6 +203,12 @@ def execute_notebook(
         run.errors.append(_first_line(str(exc)) or type(exc).__name__)
     except Exception as exc:  # a kernel that dies or will not start is a failed run, too
         run.errors.append(f"{type(exc).__name__}: {_first_line(str(exc))}")
+    finally:
+        if km.has_kernel:  # nbclient shuts down only the kernels it created itself
+            with contextlib.suppress(Exception):
+                km.shutdown_kernel(now=False)
+        if ipc is not None:
+            shutil.rmtree(ipc, ignore_errors=True)
     run.seconds = time.perf_counter() - started
     nbformat.write(nb, out)  # type: ignore[no-untyped-call]
     _inspect(nb, run)
@@ -193,6 +223,7 @@ def _first_line(text: str) -> str:
 def _inspect(nb: Any, run: NotebookRun) -> None:
     """Fill title, summary, images and error outputs from an executed notebook."""
     cells = list(nb.cells)
+    headline_tagged = False
     run.first_cell_markdown = bool(cells) and cells[0].cell_type == "markdown"
     for cell in cells:
         if cell.cell_type == "markdown" and not run.title:
@@ -201,9 +232,13 @@ def _inspect(nb: Any, run: NotebookRun) -> None:
             run.title = heading.group(1).strip() if heading else run.source.stem
             paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
             body = [p for p in paras if not p.startswith("#")]
-            run.summary = body[0] if body else ""
+            run.summary = _lead(body)
         if cell.cell_type != "code":
             continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "headline" in tags and not headline_tagged:
+            headline_tagged = True
+            run.headline = len(run.images)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 msg = f"{output.get('ename')}: {output.get('evalue')}"
@@ -215,22 +250,41 @@ def _inspect(nb: Any, run: NotebookRun) -> None:
                 run.images.append("".join(png) if isinstance(png, list) else str(png))
     if not run.title:
         run.title = run.source.stem
+    if run.headline >= len(run.images):
+        run.headline = 0
+
+
+def _lead(paragraphs: Sequence[str]) -> str:
+    """A notebook's opening paragraph; a short lead-in ("**The production failures.**", or one
+    ending in a colon) keeps the paragraph after it (often the list it introduces)."""
+    if not paragraphs:
+        return ""
+    first = paragraphs[0]
+    short = len(re.sub(r"[*_`]", "", first)) < 60 or first.rstrip().endswith(":")
+    return f"{first}\n\n{paragraphs[1]}" if short and len(paragraphs) > 1 else first
 
 
 # --------------------------------------------------------------------------- HTML
 
 _CSS = """
-body { font: 15px/1.45 system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
-th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1180px; margin: 1.5em auto;
+       padding: 0 1em; color: #222; }
+h1 { margin-bottom: .2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; font-size: 12px; margin: 1em 0; width: 100%; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; vertical-align: top; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; overflow-wrap: anywhere; }
 tr.bad td { background: #fff3f3; }
-.wide { overflow-x: auto; } td.d { min-width: 220px; max-width: 320px; }
+.wide { overflow-x: auto; max-width: 100%; } td.d { width: 30%; }
 .muted { color: #666; font-size: 13px; }
-figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .fail { color: #b00020; font-weight: bold; } .ok { color: #1a7f37; font-weight: bold; }
+.grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1em; }
+.card { border: 1px solid #e4e4e4; border-radius: 6px; padding: .6em .8em; }
+.card h3 { margin: .1em 0 .3em; font-size: 16px; } .card p { margin: .2em 0; font-size: 13px; }
+.card img { width: 100%; height: auto; }
+details { margin: 1em 0; } summary { cursor: pointer; font-weight: 600; }
+.note { font-size: 12px; color: #444; margin-top: .3em; }
 """
 
 
@@ -242,14 +296,26 @@ def _errors(errors: dict[str, int]) -> str:
     return ", ".join(f"{k}&nbsp;{v}" for k, v in sorted(errors.items())) or "–"
 
 
+def _fallback_note(r: CassetteReport) -> str:
+    if r.full is None:
+        return ""
+    return (
+        f"<div class=note>Recorded through a fallback: the retry columns replay the primary's "
+        f"retries alone, so {r.retry.calls - r.retry.successes} of {r.retry.calls} calls fail "
+        f"there. Replayed with the fallback as well (<code>llmkit replay cassettes/"
+        f"{html.escape(r.name)}.yaml --policy full</code>): {r.full.successes} of "
+        f"{r.full.calls} succeed.</div>"
+    )
+
+
 def _cassette_table(reports: Sequence[CassetteReport]) -> str:
     head = (
-        "<tr><th class=l rowspan=2>cassette</th><th class=l rowspan=2>what it recorded</th>"
-        "<th rowspan=2>calls</th><th colspan=3>naive (1 attempt)</th>"
-        "<th colspan=8>retry policy as recorded</th></tr>"
-        "<tr><th>successes</th><th class=l>error kinds</th><th>p50 ms</th>"
+        "<tr><th class=l rowspan=2>cassette</th><th class='l d' rowspan=2>what it recorded</th>"
+        "<th rowspan=2>calls</th><th colspan=2>naive (1 attempt)</th>"
+        "<th colspan=5>retry policy as recorded</th></tr>"
+        "<tr><th>successes</th><th class=l>error kinds</th>"
         "<th>attempts</th><th>successes</th><th class=l>error kinds</th>"
-        "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>tokens in</th><th>tokens out</th></tr>"
+        "<th>p50 / p95 / p99 ms</th><th>tokens in / out</th></tr>"
     )
     rows = []
     for r in reports:
@@ -257,11 +323,12 @@ def _cassette_table(reports: Sequence[CassetteReport]) -> str:
         cls = ' class="bad"' if s.successes < s.calls else ""
         rows.append(
             f"<tr{cls}><td class=l><code>{html.escape(r.name)}</code></td>"
-            f"<td class='l d'>{html.escape(r.description)}</td><td>{s.calls}</td>"
-            f"<td>{n.successes}</td><td class=l>{_errors(n.errors)}</td><td>{_ms(n.p50_s)}</td>"
+            f"<td class='l d'>{html.escape(r.description)}{_fallback_note(r)}</td>"
+            f"<td>{s.calls}</td>"
+            f"<td>{n.successes}</td><td class=l>{_errors(n.errors)}</td>"
             f"<td>{s.attempts}</td><td>{s.successes}</td><td class=l>{_errors(s.errors)}</td>"
-            f"<td>{_ms(s.p50_s)}</td><td>{_ms(s.p95_s)}</td><td>{_ms(s.p99_s)}</td>"
-            f"<td>{s.input_tokens:,}</td><td>{s.output_tokens:,}</td></tr>"
+            f"<td>{_ms(s.p50_s)} / {_ms(s.p95_s)} / {_ms(s.p99_s)}</td>"
+            f"<td>{s.input_tokens:,} / {s.output_tokens:,}</td></tr>"
         )
     return f"<div class=wide><table>{head}{''.join(rows)}</table></div>"
 
@@ -290,6 +357,42 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?!\w)", r"<em>\1</em>", out)
 
 
+def _paragraphs(text: str) -> str:
+    """A notebook's lead as HTML: paragraphs, and ``1.``/``*`` lists, with inline markdown."""
+    out = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        items = re.split(r"^\s*(?:\d+\.|[*-])\s+", para, flags=re.MULTILINE)
+        if len(items) > 1 and not items[0].strip():
+            tag = "ol" if re.match(r"\s*\d+\.", para) else "ul"
+            lis = "".join(f"<li>{_inline_markdown(' '.join(i.split()))}</li>" for i in items[1:])
+            out.append(f"<{tag}>{lis}</{tag}>")
+        elif para.strip():
+            out.append(f"<p>{_inline_markdown(' '.join(para.split()))}</p>")
+    return "".join(out)
+
+
+def _headline_card(run: NotebookRun) -> str:
+    """One notebook in the summary grid: title, first sentence, headline chart."""
+    anchor = html.escape(run.source.stem)
+    flat = re.sub(r"(?m)^\s*(?:\d+\.|[*-])\s+", "", run.summary)  # list items as prose
+    first = re.split(r"(?<=[.!?])\s", " ".join(flat.split()), maxsplit=1)[0]
+    lead = first if len(first) < 240 else first[:237] + "…"
+    if not run.ok:
+        body = f'<p class="fail">FAILED: {html.escape("; ".join(run.errors))}</p>'
+    elif run.images:
+        body = (
+            f'<img alt="headline chart of {html.escape(run.title)}" '
+            f'src="data:image/png;base64,{run.images[run.headline]}">'
+        )
+    else:
+        body = '<p class="muted">no chart</p>'
+    return (
+        f'<div class=card><h3><a href="#{anchor}">{html.escape(run.title)}</a></h3>'
+        f"<p>{_inline_markdown(lead)}</p>{body}"
+        f'<p class="muted">{run.seconds:.1f} s · {len(run.images)} figure(s)</p></div>'
+    )
+
+
 def _notebook_section(run: NotebookRun, report_dir: Path) -> str:
     link = os.path.relpath(run.output, report_dir)
     status = (
@@ -302,13 +405,12 @@ def _notebook_section(run: NotebookRun, report_dir: Path) -> str:
         f'src="data:image/png;base64,{img}"></figure>'
         for i, img in enumerate(run.images, start=1)
     )
-    summary = _inline_markdown(run.summary)
     return (
-        f"<h3>{html.escape(run.title)}</h3>"
+        f'<h3 id="{html.escape(run.source.stem)}">{html.escape(run.title)}</h3>'
         f'<p class="muted"><code>notebooks/{html.escape(run.source.name)}</code> · {status} · '
         f'executed notebook: <a href="{html.escape(link)}">{html.escape(run.output.name)}</a> · '
         f"{len(run.images)} figure(s)</p>"
-        f"<p>{summary}</p>{figures}"
+        f"{_paragraphs(run.summary)}{figures}"
     )
 
 
@@ -327,31 +429,48 @@ def write_report(
     sources = sorted({r.provenance.source for r in cassettes})
     calls = sum(r.retry.calls for r in cassettes)
     took = "" if seconds is None else f" in {seconds:.0f} s"
+    clean = sum(run.ok for run in notebooks)
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>llmkit demo report</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>llmkit demo report</h1>",
+        "<p>llmkit is a small typed Python library and a set of notebooks for operating "
+        "products on LLM APIs: timeouts and deadlines, retries with jitter and a budget, "
+        "telemetry, fallbacks and circuit breaking, caching, hedging and throttling. Each "
+        "notebook below shows a production failure, the naive way and the pattern, on "
+        "recorded or simulated traffic.</p>",
         f'<p class="muted">llmkit {html.escape(__version__)} · built offline{took}: no network, '
-        f"no API key. {len(cassettes)} cassettes ({calls:,} calls, sources: "
-        f"{html.escape(', '.join(sources) or 'none')}) replayed on a virtual clock; "
-        f"{len(notebooks)} notebooks executed.</p>",
+        f"no API key. {len(notebooks)} notebooks executed ({clean} cleanly); "
+        f"{len(cassettes)} cassettes ({calls:,} calls, sources: "
+        f"{html.escape(', '.join(sources) or 'none')}) replayed on a virtual clock.</p>",
+        "<h2>Notebooks at a glance</h2>",
+        "<p>Each notebook's headline chart; the title links to the notebook in full below.</p>",
+        f"<div class=grid>{''.join(_headline_card(run) for run in notebooks)}</div>",
         "<h2>Cassette catalogue, replayed</h2>",
-        "<p>Every committed cassette replayed twice through <code>llmkit replay</code>'s code: "
-        "<b>naive</b> (one attempt per call) and with the <b>retry policy it was recorded "
-        "with</b>. Latencies are per call in virtual milliseconds (the recorded timeline), "
-        "percentiles are linear-interpolated. Rows where calls still fail are tinted.</p>",
+        "<details><summary>Every committed cassette replayed naive and with its recorded "
+        f"retry policy ({len(cassettes)} rows)</summary>",
+        "<p>Replayed twice through <code>llmkit replay</code>'s code: <b>naive</b> (one attempt "
+        "per call) and with the <b>retry policy it was recorded with</b>. Latencies are per "
+        "call in virtual milliseconds (the recorded timeline), percentiles are "
+        "linear-interpolated. Rows where calls still fail with retries are tinted: a "
+        "permanent failure (never retried, by design), or a cassette recorded through a "
+        "fallback, whose note gives the replay with the fallback too.</p>",
         _cassette_table(cassettes),
+        "</details>",
         "<h2>Notebooks</h2>",
         "<p>Each notebook states the production failure it teaches, replays cassettes or "
         "drives the in-process simulator on a virtual clock (each chart names its data "
         "source), and compares the naive way with the pattern.</p>",
         *(_notebook_section(run, out) for run in notebooks),
         "<h2>Provenance</h2>",
-        "<p>Where every cassette's bytes came from. <b>simulator</b> recordings were made by "
+        "<details><summary>Where every cassette's bytes came from</summary>",
+        "<p><b>simulator</b> recordings were made by "
         "llmkit's provider simulator (version and seed given, so <code>make cassettes</code> "
         "re-records them byte for byte); they are never presented as live traffic.</p>",
         _provenance_table(cassettes),
+        "</details>",
         "</body></html>",
     ]
     index = out / "index.html"
@@ -432,13 +551,28 @@ def demo_main(
     progress: bool = True,
 ) -> int:
     """``llmkit demo``: 0 when every notebook ran cleanly, 1 otherwise, 2 for bad arguments."""
-    from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
     from llmkit.charts import find_root  # noqa: PLC0415
+    from llmkit.errors import CassetteError  # noqa: PLC0415
 
-    base = find_root(root)
+    if root is not None:
+        base = Path(root).resolve()
+        if not (base / "cassettes").is_dir():
+            print(
+                f"llmkit demo: error: --root {root} has no cassettes/ directory "
+                "(give the root of an llmkit clone)",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        base = find_root(None)
     cassette_list = cassette_paths(base)
     if not cassette_list:
-        print(f"llmkit demo: error: no cassettes in {base / 'cassettes'}", file=sys.stderr)
+        print(
+            f"llmkit demo: error: no cassettes in {base / 'cassettes'}. The demo replays the "
+            "repository's cassettes and notebooks, which an installed package does not ship: "
+            "run it in a clone (git clone, then make demo) or pass --root CLONE",
+            file=sys.stderr,
+        )
         return 2
     nb_list = notebook_paths(base) if notebooks else []
     if only:

@@ -8,8 +8,11 @@ The decision after a failed attempt, in order (``RetryPolicy.decide`` spells it 
 3. the delay: exponential backoff with full jitter, ``U(0, min(cap, base * 2**retries))``
    from the call's seeded rng. When the server sent ``retry_after``, the delay is
    ``max(retry_after, backoff)``: the server's wait is a floor we respect (sleeping less
-   just buys another 429), and the jitter above it keeps clients that were told the same
-   instant from returning together. The SDKs sleep ``retry_after`` exactly.
+   just buys another 429). The jitter does *not* spread clients told the same instant
+   while the backoff ceiling is below the hint: with the defaults (base 0.5 s) and
+   ``retry_after=3``, ``max(U(0, 0.5), 3)`` is always 3, so they all return together, as
+   with the SDKs, which sleep ``retry_after`` exactly. Only once the ceiling exceeds the
+   hint (later retries, or a larger ``base``) does part of the wait become random.
 4. ``retry_after_too_long`` -- a ``retry_after`` above ``max_retry_after`` (60 s) fails
    at once: the caller learns now instead of in a minute.
 5. ``deadline`` -- if the delay plus the minimum useful attempt time does not fit in what is

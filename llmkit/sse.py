@@ -9,6 +9,7 @@ WHATWG rules closely enough for all of them; a partial last event is reported by
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,31 +25,57 @@ class SSEEvent:
 
 
 class SSEDecoder:
+    """Feed chunks as they arrive; each :meth:`feed` returns the events they complete.
+
+    Linear in the bytes fed, whatever the shape of the stream: a chunk is scanned once for
+    line ends, and the text of a line still open (one 10 MB ``data:`` line arriving in 64 KB
+    chunks) is kept as a list of parts joined once, when its end arrives.
+    """
+
     def __init__(self) -> None:
         self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buf = ""
+        self._parts: list[str] = []
+        """Text after the last complete line: a line still open (or a lone trailing CR)."""
         self._event: str | None = None
         self._data: list[str] = []
         self._id: str | None = None
         self.comments = 0
 
     def feed(self, chunk: bytes | str) -> list[SSEEvent]:
-        self._buf += self._text.decode(chunk) if isinstance(chunk, bytes) else chunk
+        text = self._text.decode(chunk) if isinstance(chunk, bytes) else chunk
+        if not text:
+            return []
+        parts = self._parts
         out: list[SSEEvent] = []
-        while True:
-            cut = _line_end(self._buf)
-            if cut is None:
-                break
-            line, self._buf = self._buf[: cut[0]], self._buf[cut[1] :]
-            ev = self._line(line)
-            if ev is not None:
+        pos = 0
+        if parts and parts[-1].endswith("\r"):  # a CR held back: was it the half of a CRLF?
+            line = "".join(parts)[:-1]
+            parts.clear()
+            pos = 1 if text[0] == "\n" else 0
+            if (ev := self._line(line)) is not None:
                 out.append(ev)
+        end = len(text)
+        for m in _EOL.finditer(text, pos):
+            start = m.start()
+            if m.end() == end and start == end - 1 and text[start] == "\r":
+                break  # a lone CR at the end may be the first half of CRLF
+            if parts:  # the end of a line that began in earlier chunks: join it once
+                parts.append(text[pos:start])
+                line = "".join(parts)
+                parts.clear()
+            else:
+                line = text[pos:start]
+            pos = m.end()
+            if (ev := self._line(line)) is not None:
+                out.append(ev)
+        if pos < end:
+            parts.append(text[pos:] if pos else text)
         return out
 
     def close(self) -> tuple[list[SSEEvent], bool]:
         """Flush. Returns (events, clean): ``clean`` is False when bytes or an event were cut."""
-        tail = self._buf + self._text.decode(b"", final=True)
-        self._buf = ""
+        tail = "".join(self._parts) + self._text.decode(b"", final=True)
+        self._parts = []
         clean = not tail.strip()
         if tail:
             self._line(tail)
@@ -66,8 +93,12 @@ class SSEDecoder:
         if line.startswith(":"):
             self.comments += 1
             return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
+        colon = line.find(":")
+        if colon == -1:
+            name, value = line, ""
+        else:
+            name = line[:colon]
+            value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
         if name == "data":
             self._data.append(value)
         elif name == "event":
@@ -84,16 +115,8 @@ class SSEDecoder:
         return ev
 
 
-def _line_end(buf: str) -> tuple[int, int] | None:
-    n = buf.find("\n")
-    r = buf.find("\r")
-    if r == -1 and n == -1:
-        return None
-    if r == -1 or (n != -1 and n < r):
-        return n, n + 1
-    if r + 1 < len(buf):
-        return (r, r + 2) if buf[r + 1] == "\n" else (r, r + 1)
-    return None  # a lone CR at the end may be the first half of CRLF
+_EOL = re.compile("\r\n|\r|\n")
+"""An SSE line end: CRLF, CR or LF (not the other breaks ``str.splitlines`` knows)."""
 
 
 def iter_sse(chunks: Iterable[bytes | str]) -> Iterator[SSEEvent]:

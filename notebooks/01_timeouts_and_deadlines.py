@@ -83,6 +83,12 @@ attempt_timeline(left, naive, title="naive: one attempt → TimeoutError at 10 s
 attempt_timeline(right, pattern, title="pattern: time out the attempt, retry → answer at ~11 s")
 for ax in (left, right):
     ax.set_xlim(0, 13)
+naive_call = naive[naive["kind"] == "call"].iloc[0]
+pattern_call = pattern[pattern["kind"] == "call"].iloc[0]
+assert not naive_call["ok"], "one attempt: the hang becomes the user's error"
+assert naive_call["error_type"] == "timeout"
+assert pattern_call["ok"], "the retry answers"
+assert pattern_call["latency"] < 13, "... at about 11 s"
 source(
     fig,
     f"replayed cassette openai/timeout-then-ok "
@@ -146,7 +152,7 @@ def outcome(df: pd.DataFrame) -> dict[str, float]:
 
 pd.DataFrame({"naive (SDK defaults)": outcome(sdk), "pattern (llmkit)": outcome(llmkit_way)}).T
 
-# %%
+# %% tags=["headline"]
 fig, (left, right) = figure(2, title="25 % of requests hang: how long does each call take?")
 for df, label, color in (
     (sdk, "naive: 600 s read timeout, no deadline", COLORS["naive"]),
@@ -155,9 +161,9 @@ for df, label, color in (
     latency_cdf(left, df[df["kind"] == "call"]["latency"], label=label, color=color)
 left.set_xscale("log")
 left.axvline(10, color="#555555", ls="--", lw=1)
-left.text(10, 0.5, " the user's patience (10 s)", fontsize=8)
+left.text(10, 0.88, " the user's patience (10 s)", fontsize=8)
 left.set_title("call latency, all 300 calls (log scale)")
-left.legend(loc="center right", fontsize=8)
+left.legend(loc="lower right", fontsize=8)
 
 bins = [0, 1, 2.5, 5, 10, 60, 600, 10_000]
 labels = ["<1", "1–2.5", "2.5–5", "5–10", "10–60", "60–600", ">600"]
@@ -182,6 +188,11 @@ for name, df in (("naive", sdk), ("pattern", llmkit_way)):
         f"({(c['latency'] >= 600).mean():.0%}); {int((c['latency'] > 10).sum())} took over 10 s; "
         f"slowest {c['latency'].max():.1f} s"
     )
+out_sdk, out_llmkit = outcome(sdk), outcome(llmkit_way)
+assert abs(out_sdk["succeeded"] - out_llmkit["succeeded"]) <= 0.02 * 300, "success rates close"
+assert (sdk.query("kind == 'call'")["latency"] >= 600).mean() > 0.1, "a large share waited 10 min"
+assert out_sdk["calls_over_10s"] > 0 == out_llmkit["calls_over_10s"]
+assert out_llmkit["max_s"] <= 10.0, "the slowest call finishes inside its deadline"
 
 # %% [markdown]
 # Success rates are close; the difference is *when* (counts printed under the chart). With SDK
@@ -263,6 +274,11 @@ print(
 )
 inside = body_p50 <= best["read_timeout_s"] <= body_p99
 print(f"it is {'inside' if inside else 'outside'} the healthy p50–p99 band")
+assert inside, "the best read timeout sits inside the healthy p50–p99 band"
+shortest, longest = sweep_df.iloc[0], sweep_df.iloc[-1]
+assert shortest["success_rate"] < 0.5, "below the healthy body, the success rate collapses"
+assert shortest["attempts_per_call"] > best["attempts_per_call"], "... and attempts are waste"
+assert longest["p99_s"] > best["p99_s"], "far right, the slow tail goes into p99"
 sweep_df.round(3)
 
 # %%
@@ -271,19 +287,24 @@ fig, (left, right) = figure(
 )
 for ax in (left, right):
     ax.axvspan(body_p50, body_p99, color="#999999", alpha=0.15, label="healthy p50–p99")
-for col, style in (("p50_s", ":"), ("p95_s", "--"), ("p99_s", "-")):
+PCT_STYLE = {  # one shade of the pattern's green, one marker and one dash per percentile
+    "p50_s": (":", "v", "#98df8a"),
+    "p95_s": ("--", "s", "#2ca02c"),
+    "p99_s": ("-", "o", "#145a14"),
+}
+for col, (style, marker, color) in PCT_STYLE.items():
     left.plot(
         sweep_df["read_timeout_s"],
         sweep_df[col],
         style,
-        marker="o",
+        marker=marker,
         label=f"pattern {col[:3]}",
-        color=COLORS["pattern"],
+        color=color,
     )
 left.axhline(naive_p99, color=COLORS["naive"], lw=1.5, label="naive p99 (no timeout)")
 left.set_ylabel("call latency (s)")
 left.set_title("latency percentiles vs read timeout")
-left.legend(fontsize=8, loc="upper left")
+left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3)
 right.plot(
     sweep_df["read_timeout_s"],
     sweep_df["success_rate"],
@@ -306,7 +327,14 @@ twin.plot(
 twin.set_ylabel("HTTP attempts per call (count)")
 handles = right.get_legend_handles_labels()
 more = twin.get_legend_handles_labels()
-right.legend(handles[0] + more[0], handles[1] + more[1], loc="center right", fontsize=8)
+right.legend(
+    handles[0] + more[0],
+    handles[1] + more[1],
+    loc="upper center",
+    bbox_to_anchor=(0.5, -0.2),
+    ncols=3,
+    fontsize=8,
+)
 for ax in (left, right):
     ax.set_xscale("log")
     ax.set_xticks(READS, [f"{r:g}" for r in READS])
@@ -326,6 +354,60 @@ source(
 # line checks it): short enough to abandon an attempt that landed in the tail (its retry
 # usually lands on a fast path), long enough to let healthy requests finish.
 #
+# ## Explore: move the knobs
+#
+# Section 2's pattern as a function of its knobs: the read timeout, the deadline, the number
+# of attempts and the share of requests that hang. In JupyterLab the panel below reruns the
+# 300 calls on the virtual clock and redraws the chart when you release a slider (the redraw
+# time is printed); the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+
+def experiment(read_timeout=2.5, deadline=10.0, attempts=4, hang_rate=0.25):
+    """300 calls, one every 2 s, against `healthy` with `hang_rate` of requests hanging."""
+    faults = (FaultRule(Fault.HANG, rate=hang_rate),) if hang_rate > 0 else ()
+    scenario = get_scenario("healthy").with_(name=f"hangs-{hang_rate:.0%}", faults=faults)
+    df = simulate_calls(
+        scenario,
+        n=300,
+        seed=11,
+        timeout=Timeouts(read=read_timeout),
+        retry=RetryPolicy(max_attempts=attempts, base=0.25, cap=1.0),
+        deadline=deadline,
+        budget=False,
+    )
+    calls = df[df["kind"] == "call"]
+    fig, (left, right) = figure(
+        2, title=f"read timeout {read_timeout:g} s, deadline {deadline:g} s, {attempts} attempts"
+    )
+    latency_cdf(left, calls["latency"], label="every call", color=COLORS["pattern"])
+    left.axvline(deadline, color="#555555", ls="--", lw=1)
+    left.text(deadline, 0.05, " deadline", fontsize=8)
+    left.set_xlim(0, max(deadline, float(calls["latency"].max())) * 1.05)
+    left.set_title(f"call latency: p99 {percentiles(calls['latency'])[2]:.1f} s")
+    left.legend(loc="lower right", fontsize=8)
+    outcome_counts = calls["error_type"].fillna("succeeded").value_counts()
+    right.barh(outcome_counts.index, outcome_counts.values, color=COLORS["other"])
+    right.set_xlabel("calls (count)")
+    right.set_title(
+        f"{int(calls['ok'].sum())}/300 succeeded; attempts {int((df['kind'] == 'attempt').sum())}"
+    )
+    source(fig, f"simulator scenario healthy + {hang_rate:.0%} HANG rule, seed 11, 300 calls")
+    return fig
+
+
+# %%
+explore(
+    experiment,
+    read_timeout=(0.5, 10.0, 0.5),
+    deadline=(2.0, 30.0, 1.0),
+    attempts=(1, 6, 1),
+    hang_rate=(0.0, 0.6, 0.05),
+)
+
+# %% [markdown]
 # ## What to tune
 #
 # * **`deadline=`**: what the caller will actually wait, end to end — a chat UI 10–20 s, a
@@ -353,6 +435,18 @@ source(
 #    move?
 # 3. Make 5 % of requests hang in `slow-tail` (`.plus(FaultRule(Fault.HANG, rate=0.05))`) and
 #    redo the sweep. Which settings survive both a slow tail and hangs?
+#
+# ## Takeaways
+#
+# 1. Two numbers, not one: a short per-attempt timeout to abandon a hung attempt, and one
+#    deadline for the whole call, backoff sleeps included.
+# 2. Set the read timeout from measured latency: inside the healthy p50–p99 band, never
+#    below the body of the distribution.
+# 3. A per-attempt timeout without a deadline multiplies; the deadline is what the user
+#    actually waits.
+#
+# **Next:** [02 · Retries, backoff and jitter](02_retries_backoff_jitter.ipynb) — what to do
+# after the attempt failed.
 
 # %%
 print(f"notebook ran in {time.perf_counter() - started:.1f} s of real time")

@@ -40,7 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from llmkit.cassettes import load_cassette
 from llmkit.charts import COLORS, cassette, figure, latency_cdf, percentiles, replay_frame, source
@@ -61,14 +63,27 @@ LABEL = (
 # %% [markdown]
 # ## 1. The records
 #
-# Replay the day twice: **naive** (one attempt per call, no retries) and the **pattern**
-# (the retry policy it was recorded with). Each replay returns its telemetry as a DataFrame.
-# Here is what one failed-then-retried call looks like — the attempts and the call that
-# summarises them:
+# Replay the day through the **pattern** (the retry policy it was recorded with); the replay
+# returns its telemetry as a DataFrame. The **naive** view (one attempt per call, no retries)
+# needs no second replay: without retries every call ends as its first attempt did, so its
+# records are the pattern's first attempts, each also standing as its call. Here is what one
+# failed-then-retried call looks like — the attempts and the call that summarises them:
+
+# %% tags=["experiment"]
+import functools
+
+
+@functools.cache
+def day_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(naive, pattern) telemetry of the day, replayed once."""
+    pattern = replay_frame(cassette("mixed", "day-of-traffic"))
+    first_attempts = pattern[(pattern["kind"] == "attempt") & (pattern["attempt"] == 1)]
+    naive = pd.concat([first_attempts, first_attempts.assign(kind="call")], ignore_index=True)
+    return naive, pattern
+
 
 # %%
-naive = replay_frame(day, retry=False)
-pattern = replay_frame(day)
+naive, pattern = day_frames()
 retried = pattern.loc[(pattern["kind"] == "call") & (pattern["attempt"] > 1), "call_id"].iloc[0]
 cols = [
     "kind",
@@ -91,9 +106,11 @@ pattern.loc[pattern["call_id"] == retried, cols]
 #
 # Every failed record carries `error.type`, llmkit's closed set of kinds (`rate_limit`,
 # `overloaded`, `server_error`, `timeout`, `connection`, …) — the same values for every
-# provider, so one dashboard covers OpenAI's 503 and Anthropic's 529.
+# provider, so one dashboard covers OpenAI's 503 and Anthropic's 529. Three views of the same
+# day: the calls that failed without retries, the calls that still failed with them (what
+# users saw), and the failed *attempts* of that same run (what the provider did).
 
-# %%
+# %% tags=["headline"]
 BIN_S = 600  # 10-minute buckets
 
 
@@ -107,22 +124,28 @@ def errors_by_bin(df: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 kinds = sorted(set(naive["error_type"].dropna()) | set(pattern["error_type"].dropna()))
-palette = dict(
-    zip(kinds, ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"], strict=False)
-)
-fig, (left, right) = figure(2, title="Failed calls per 10 minutes, by error kind", sharey=True)
-for ax, df, title in (
-    (left, naive, "naive (no retries): calls that failed for the user"),
-    (right, pattern, "pattern (retries): calls that still failed for the user"),
+# Not red and green: in these notebooks those mean "naive" and "pattern".
+KIND_COLORS = ["#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2"]
+palette = dict(zip(kinds, KIND_COLORS, strict=False))
+fig, axes = figure(
+    3, title="Errors per 10 minutes, by error kind: what users saw vs what the provider did",
+    width=4.4, sharey=True,
+)  # fmt: skip
+for ax, df, record, title in (
+    (axes[0], naive, "call", "naive (no retries):\nfailed calls = what users saw"),
+    (axes[1], pattern, "call", "pattern (retries):\nfailed calls = what users saw"),
+    (axes[2], pattern, "attempt", "pattern (retries):\nfailed attempts = what the provider did"),
 ):
-    table = errors_by_bin(df, "call")
+    table = errors_by_bin(df, record)
     table = table.reindex(columns=[k for k in kinds if k in table.columns])
     table.plot.bar(ax=ax, stacked=True, width=0.9, color=[palette[k] for k in table.columns], rot=0)
     ax.set_xlabel("time since start (minutes, 10-minute bins)")
-    ax.set_ylabel("failed calls (count)")
-    ax.set_title(title)
+    ax.set_ylabel("failed records (count)")
+    ax.set_title(title, fontsize=10)
     ax.set_xticks(range(len(table)), [f"{m:.0f}" for m in table.index])
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(title="error.type", fontsize=8)
+axes[0].set_ylim(0, axes[0].get_ylim()[1] * 1.1)  # shared: headroom above the tallest bar
 source(fig, LABEL)
 
 # %%
@@ -147,16 +170,24 @@ print(
     f"minutes {still['t_s'].min() / 60:.0f}–{still['t_s'].max() / 60:.0f}, "
     f"after {', '.join(str(int(a)) for a in sorted(set(still['attempt'])))} attempts)"
 )
+total = summary.loc["total"]
+assert total["pattern: call errors"] < total["naive"], "retries hide most faults from users"
+assert total["pattern: attempt errors (retried)"] > total["pattern: call errors"], (
+    "... but the attempt records still show them"
+)
+assert set(still["error_type"]) == {"overloaded"}, "what remains is the incident"
+assert set(still["provider"]) == {"anthropic"}
 summary
 
 # %% [markdown]
 # The naive client shows every transient fault to a user — a scattering of rate limits, 5xx,
 # resets and timeouts all day, plus the burst of `overloaded` during the Anthropic incident
-# (the `overloaded` bars). With retries almost all of them disappear for users; what remains
-# (printed above the table) is the incident, where the recorded three attempts were not enough.
-# The **attempt** records still show every fault the provider produced (third column): retries
-# hide failures from users, so without attempt-level telemetry they would also hide them from
-# *you*, until the day the retries stop being enough.
+# (the `overloaded` bars, left). With retries almost all of them disappear for users (middle);
+# what remains (printed above the table) is the incident, where the recorded three attempts
+# were not enough. The **attempt** records (right) still show every fault the provider
+# produced — several times more than users saw: retries hide failures from users, so without
+# attempt-level telemetry they would also hide them from *you*, until the day the retries stop
+# being enough.
 #
 # ## 3. Latency per model
 #
@@ -179,6 +210,24 @@ per_model = calls.groupby(["provider", "request_model"]).agg(
 per_model.round(3)
 
 # %%
+by_model = per_model.droplevel("provider")
+SMALL_LARGE = (("gpt-4o-mini", "gpt-4o"), ("claude-haiku-4-5", "claude-sonnet-4-5"))
+for small, large in SMALL_LARGE:
+    for col in ("p50_s", "p95_s"):
+        assert by_model.loc[small, col] < by_model.loc[large, col], (small, large, col)
+worst_p99 = by_model["p99_s"].idxmax()
+assert worst_p99 in {small for small, _ in SMALL_LARGE}, "the largest p99 is a small model's"
+mini = calls[calls["request_model"] == "gpt-4o-mini"]
+slowest = mini.nlargest(3, "latency")[["call_id", "t_s", "latency", "attempt"]]
+mini_att = pattern[(pattern["kind"] == "attempt") & pattern["call_id"].isin(slowest["call_id"])]
+print(
+    f"largest p99: {worst_p99} ({by_model.loc[worst_p99, 'p99_s']:.2f} s over "
+    f"{by_model.loc[worst_p99, 'calls']} calls); the three slowest gpt-4o-mini calls:"
+)
+print(slowest.round(2).to_string())
+print("their failed attempts:", mini_att["error_type"].value_counts().to_dict())
+
+# %%
 models = list(per_model.index.get_level_values("request_model"))
 colors = [COLORS["naive"], COLORS["extra"], COLORS["other"], COLORS["pattern"]]
 fig, (left, right) = figure(
@@ -199,10 +248,14 @@ source(fig, LABEL)
 
 # %% [markdown]
 # The small models (`gpt-4o-mini`, `claude-haiku-4-5`) answer in well under a second at the
-# median; the large ones take seconds and have the longer tail. Retries pull the failures
-# (the naive curves' far-left and far-right steps: instant 5xx, 20 s timeouts) into successes
-# that take longer: the pattern's tail is *honest* latency the user waited through. Route
-# latency-sensitive features to the model whose p95 — not p50 — fits your budget.
+# median and are faster than their large siblings at p95 too (asserted above). The p99 is
+# another story: the largest p99 of the day belongs to a *small* model — `gpt-4o-mini`, whose
+# slowest calls met a 20 s read timeout and were retried (printed above). At p99 of a hundred
+# or so calls, one or two unlucky calls set the figure, and what sets it is faults and
+# timeouts, not model size. Retries pull the failures (the naive curves' far-left and
+# far-right steps: instant 5xx, 20 s timeouts) into successes that take longer: the pattern's
+# tail is *honest* latency the user waited through. Route latency-sensitive features by p95
+# from enough calls, and read p99 with its call count beside it.
 #
 # ## 4. Shipping the records: OpenTelemetry names, no prompts, no keys
 #
@@ -218,9 +271,10 @@ from llmkit.types import ChatRequest, Message
 out = Path(tempfile.mkdtemp()) / "telemetry.jsonl"
 jsonl = JSONLSink(out)
 memory = MemorySink()
-first = meta.calls[0]
+small = cassette("openai", "success")  # any cassette will do; this one is short
+first = load_cassette(small).meta.calls[0]
 clock = VirtualClock()
-with replay(day, clock=clock, strict=False) as rec:
+with replay(small, clock=clock, strict=False) as rec:
     client = Client(
         first.provider,
         transport=rec.transport(),
@@ -244,6 +298,56 @@ assert "sk-" not in text, "telemetry must never contain a key"
 assert "Bearer" not in text, "telemetry must never contain an auth header"
 print(f"{len(text.splitlines())} records written; prompt text absent; no key material.")
 print("columns:", ", ".join(memory.to_dataframe().columns[:12]), "…")
+
+# %% [markdown]
+# ## Explore: move the knobs
+#
+# Section 2's chart as a function of its knobs: the bin width and which provider's records
+# to count. In JupyterLab the panel redraws it when you release a knob (the day is replayed
+# once and kept) and prints the redraw time; the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+KIND_PALETTE = ["#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2"]
+
+
+def experiment(bin_minutes=10, provider="all"):
+    """Errors per bin by kind: naive calls, pattern calls, pattern attempts."""
+    naive, pattern = day_frames()
+    if provider != "all":
+        naive, pattern = (df[df["provider"] == provider] for df in (naive, pattern))
+    kinds = sorted(set(naive["error_type"].dropna()) | set(pattern["error_type"].dropna()))
+    colors = dict(zip(kinds, KIND_PALETTE, strict=False))
+    bin_s = bin_minutes * 60
+    end = int(pattern["t_s"].max() // bin_s) + 1
+    fig, axes = figure(
+        3, width=4.4, sharey=True, title=f"Errors per {bin_minutes} minutes ({provider} providers)"
+    )
+    for ax, df, record, title in (
+        (axes[0], naive, "call", "naive: failed calls"),
+        (axes[1], pattern, "call", "pattern: failed calls"),
+        (axes[2], pattern, "attempt", "pattern: failed attempts"),
+    ):
+        rows = df[(df["kind"] == record) & df["error_type"].notna()]
+        table = rows.groupby([rows["t_s"] // bin_s, "error_type"]).size().unstack(fill_value=0)
+        table = table.reindex(range(end), fill_value=0)
+        bottom = np.zeros(end)
+        for kind in table.columns:
+            ax.bar(np.arange(end) * bin_minutes, table[kind], width=bin_minutes * 0.9,
+                   align="edge", bottom=bottom, color=colors[kind], label=kind)  # fmt: skip
+            bottom += table[kind].to_numpy()
+        ax.set_title(f"{title}: {len(rows)}", fontsize=10)
+        ax.set_xlabel(f"minutes since start ({bin_minutes}-minute bins)")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel("failed records (count)")
+    axes[2].legend(title="error.type", fontsize=8)
+    source(fig, "replayed cassette mixed/day-of-traffic")
+    return fig
+
+
+# %%
+explore(experiment, bin_minutes=(1, 30, 1), provider=["all", "openai", "anthropic"])
 
 # %% [markdown]
 # ## What to tune
@@ -273,6 +377,17 @@ print("columns:", ", ".join(memory.to_dataframe().columns[:12]), "…")
 #    model is fine) and replay the day through it. When during the day is each model slowest?
 # 3. Re-run section 2 with 1-minute bins. Which error kinds come in bursts and which are
 #    spread evenly? What does that say about how you should alert on each?
+#
+# ## Takeaways
+#
+# 1. Record every attempt, not only every call: retries hide most faults from users, and
+#    from you too unless attempt records show them.
+# 2. One closed set of error kinds across providers makes one dashboard and one alert rule.
+# 3. Tails come from faults as much as from models: chart distributions, and know how many
+#    calls a percentile stands on. Never log prompts or keys; a fingerprint groups requests.
+#
+# **Next:** [04 · Fallbacks and degradation](04_fallbacks_and_degradation.ipynb) — what to do
+# when retries are not enough.
 
 # %%
 print(f"notebook ran in {time.perf_counter() - started:.1f} s of real time")

@@ -35,16 +35,16 @@
 #
 # **Data.** Section 1 replays the committed cassette `mixed/fallback-pair` (OpenAI overloaded,
 # Anthropic healthy). Sections 2–3 need thousands of concurrent calls through a one-minute
-# outage, which no recording holds, so they run the issue's **chaos run** (`llmkit.chaos`, the
-# same function `tests/test_chaos.py` and `benchmarks/chaos.py` use) on the in-process simulator
+# outage, which no recording holds, so they run a **chaos run** (`llmkit.chaos`, the same
+# function `tests/test_chaos.py` and `benchmarks/chaos.py` use) on the in-process simulator
 # and a `VirtualClock`. Section 4 uses the simulator's `outage` scenario. Every chart names its
 # data source; nothing sleeps for real and nothing leaves the machine.
 
 # %%
 import asyncio
-import concurrent.futures
 import contextlib
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -55,8 +55,20 @@ from llmkit.cache import CacheLayer, MemoryCache, StaleCache
 from llmkit.cassettes import Replayer, load_cassette
 from llmkit.cassettes.workload import request_from_data
 from llmkit.chaos import ROUTES, ChaosConfig, ChaosReport, chaos_scenario, simulate
-from llmkit.charts import COLORS, attempt_timeline, cassette, figure, frame, latency_cdf, source
+from llmkit.charts import (
+    COLORS,
+    attempt_timeline,
+    breaker_steps,
+    cassette,
+    figure,
+    frame,
+    latency_cdf,
+    outage_timeline,
+    per_bin,
+    source,
+)
 from llmkit.fallback import Canned, FallbackLayer, Target
+from llmkit.lab import run_async
 from llmkit.sim import AsyncSimTransport, Simulator, get_scenario
 
 pd.set_option("display.width", 120)
@@ -140,6 +152,9 @@ attempt_timeline(
 )
 for ax in (left, right):
     ax.set_xlabel("time since the first call (s)")
+assert len(failed) == n_calls, "retry only: every recorded call fails"
+assert len(served) == n_calls, "with the fallback every call is served"
+assert by == "anthropic", "... by Anthropic"
 source(
     fig,
     f"replayed cassette mixed/fallback-pair (scenario {pair_meta.provenance.scenario}, "
@@ -154,10 +169,10 @@ source(
 #
 # ## 2. The chaos run: a one-minute outage inside 2,000 calls
 #
-# `llmkit.chaos` sends 2,000 calls (4 per virtual second, each its own asyncio task) through the
+# `llmkit.chaos` sends 800 calls (4 per virtual second, each its own asyncio task) through the
 # simulator with **30 % transient faults on every provider** (429 with `retry-after`, 500, 502,
 # 503, 529, hangs until the 5 s read timeout, connection resets), a **60 s outage of the
-# primary** (120–180 s), and 0.5 % `429 insufficient_quota` on the primary (not retryable), all
+# primary** (60–120 s), and 0.5 % `429 insufficient_quota` on the primary (not retryable), all
 # inside a 30 s deadline per call. Three set-ups, same scenario, same seed:
 #
 # * **no policies** — one attempt, one provider;
@@ -165,13 +180,24 @@ source(
 # * **retry + budget + fallback + breaker** — plus a breaker per target and the chain
 #   OpenAI → Anthropic → OpenRouter.
 
+# %% tags=["experiment"]
+import functools
+
+# tests/test_chaos.py and the benchmark run 2,000 calls with the outage at 120-180 s
+CONFIG = ChaosConfig(calls=800, outage=(60.0, 120.0))
+
+
+@functools.cache  # a run is reproducible: the panel below reuses it instead of rerunning
+def chaos_run(config: ChaosConfig, mode: str):
+    return simulate(config, mode)
+
+
 # %%
-CONFIG = ChaosConfig()
 SCENARIO = chaos_scenario(CONFIG)
 DATA = f"simulator scenario {SCENARIO.name!r} ({SCENARIO.description}), seed {CONFIG.seed}"
-RUNS = {mode: simulate(CONFIG, mode) for mode in ("none", "retry", "full")}
+RUNS = {mode: chaos_run(CONFIG, mode) for mode in ("none", "retry", "full")}
 COLOR = {"none": COLORS["naive"], "retry": COLORS["extra"], "full": COLORS["pattern"]}
-PRIMARY = ROUTES[0][1]
+PRIMARY_TARGET, PRIMARY = ROUTES[0][0], ROUTES[0][1]
 OUT_START, OUT_END = CONFIG.outage
 BIN = 5.0
 
@@ -179,91 +205,49 @@ frames = {mode: frame(run.records) for mode, run in RUNS.items()}
 summary = pd.DataFrame([run.summary() for run in RUNS.values()]).set_index("run")
 summary.round(4)
 
-
-# %%
-def per_bin(df: pd.DataFrame) -> pd.DataFrame:
-    """Per 5 s of call start: success rate and p95 latency of calls, HTTP attempts per second
-    sent to the primary."""
-    calls = df[df["kind"] == "call"].assign(bin=lambda d: (d["t_s"] // BIN) * BIN)
-    att = df[(df["kind"] == "attempt") & (df["provider"] == PRIMARY)]
-    out = calls.groupby("bin").agg(
-        success=("ok", "mean"), p95=("latency", lambda s: s.quantile(0.95))
-    )
-    load = att.groupby((att["t_s"] // BIN) * BIN).size() / BIN
-    out["primary_attempts_per_s"] = load.reindex(out.index, fill_value=0.0)
-    return out
-
-
-bins = {mode: per_bin(df) for mode, df in frames.items()}
-
-
-def breaker_steps(run) -> tuple[list[float], list[int]]:
-    """The primary breaker's state as a step function (0 closed, 1 half-open, 2 open)."""
-    level = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
-    xs, ys = [0.0], [0]
-    for e in run.breaker_events:
-        if e.target == ROUTES[0][0]:
-            xs.append(e.at)
-            ys.append(level[e.new])
-    xs.append(run.seconds)
-    ys.append(ys[-1])
-    return xs, ys
-
-
-fig, axes = figure(
-    1,
-    nrows=4,
-    width=11,
-    height=2.3,
-    sharex=True,
+# %% tags=["headline"]
+bins = {
+    RUNS[m].name: per_bin(frames[m], provider=PRIMARY, bin_s=BIN) for m in ("full", "retry", "none")
+}
+fig, axes = outage_timeline(
+    bins,
+    colors={RUNS[m].name: COLOR[m] for m in RUNS},
+    outage=CONFIG.outage,
+    breaker=breaker_steps(RUNS["full"].breaker_events, PRIMARY_TARGET, RUNS["full"].seconds),
+    breaker_label="primary breaker\n(full set-up)",
+    bin_s=BIN,
     title="A 60 s primary outage inside 30% transient faults: three set-ups",
 )
-ok_ax, lat_ax, load_ax, brk_ax = axes
-for mode in ("full", "retry", "none"):  # the naive line last, on top
-    b, label = bins[mode], RUNS[mode].name
-    ok_ax.plot(b.index, b["success"], color=COLOR[mode], label=label, drawstyle="steps-post")
-    lat_ax.plot(b.index, b["p95"], color=COLOR[mode], label=label, drawstyle="steps-post")
-    load_ax.plot(
-        b.index, b["primary_attempts_per_s"], color=COLOR[mode], label=label, drawstyle="steps-post"
-    )
-xs, ys = breaker_steps(RUNS["full"])
-brk_ax.step(xs, ys, where="post", color=COLOR["full"])
-brk_ax.set_yticks([0, 1, 2], ["closed", "half-open", "open"])
-ok_ax.set_ylabel("calls succeeded\n(fraction)")
-lat_ax.set_ylabel("p95 call latency\n(s)")
-load_ax.set_ylabel("attempts/s sent\nto the primary")
-brk_ax.set_ylabel("primary breaker\n(full set-up)")
-brk_ax.set_xlabel(f"time since the first call (s, virtual; {BIN:g} s bins by call start)")
-ok_ax.legend(loc="lower left", fontsize=8)
-for ax in axes:
-    ax.axvspan(OUT_START, OUT_END, color="#999999", alpha=0.18)
-    ax.grid(alpha=0.3)
-ok_ax.text(OUT_START + 1, 0.05, "primary outage", fontsize=8)
 source(fig, DATA)
 
 # %%
 from llmkit.breaker import HEALTH_KINDS
 
-
-def outage_bins(b: pd.DataFrame) -> pd.DataFrame:
-    return b[(b.index >= OUT_START) & (b.index < OUT_END)]
-
-
-def before(b: pd.DataFrame) -> pd.DataFrame:
-    return b[b.index < OUT_START]
-
-
-for mode in ("none", "retry", "full"):
-    b = bins[mode]
-    print(
-        f"{RUNS[mode].name}: success {before(b)['success'].mean():.0%} before the outage, "
-        f"{outage_bins(b)['success'].mean():.0%} during it; primary load "
-        f"{before(b)['primary_attempts_per_s'].mean():.1f} attempts/s before, peak "
-        f"{outage_bins(b)['primary_attempts_per_s'].max():.1f} during"
-    )
-events = [e for e in RUNS["full"].breaker_events if e.target == ROUTES[0][0]]
+events = [e for e in RUNS["full"].breaker_events if e.target == PRIMARY_TARGET]
 opened = min(e.at for e in events if e.new == BreakerState.OPEN and e.at >= OUT_START)
 closed = [e.at for e in events if e.new == BreakerState.CLOSED and e.at >= OUT_END]
+
+
+def primary_load(mode: str, start: float, end: float) -> float:
+    """Attempts per second sent to the primary by calls that started in [start, end)."""
+    att = frames[mode].query("kind == 'attempt'")
+    att = att[(att["provider"] == PRIMARY) & att["t_s"].between(start, end, inclusive="left")]
+    return len(att) / (end - start)
+
+
+phase = {}
+for mode in ("none", "retry", "full"):
+    b = bins[RUNS[mode].name]
+    phase[mode] = {
+        "success before": b[b.index < OUT_START]["success"].mean(),
+        "success during": b[(b.index >= OUT_START) & (b.index < OUT_END)]["success"].mean(),
+        "load before (attempts/s)": primary_load(mode, 0.0, OUT_START),
+        "peak 5 s load in the outage": b[(b.index >= OUT_START) & (b.index < OUT_END)][
+            "attempts_per_s"
+        ].max(),
+        "load, breaker open to outage end": primary_load(mode, opened, OUT_END),
+    }
+phase_table = pd.DataFrame(phase).T.rename(index={m: RUNS[m].name for m in RUNS})
 print(
     f"primary breaker (cooldown {CONFIG.breaker.cooldown:g} s): opened {opened - OUT_START:.1f} s "
     f"into the outage; closed again {closed[0] - OUT_END:.1f} s after it ended"
@@ -277,6 +261,16 @@ print(
     f"background health failures on the primary outside the outage: {health:.0%} of attempts "
     f"(breaker threshold: {CONFIG.breaker.failure_rate:.0%})"
 )
+none, retry, full = phase["none"], phase["retry"], phase["full"]
+assert retry["success before"] > none["success before"], "retries recover background faults"
+assert retry["success during"] < 0.05, "... but not the outage"
+assert none["success during"] < 0.05
+assert full["success during"] > 0.95, "fallback + breaker: the line barely moves"
+before = "load before (attempts/s)"
+assert retry["peak 5 s load in the outage"] > 1.5 * retry[before], "a retry storm"
+assert full["load, breaker open to outage end"] < 0.2 * full[before], "a trickle of probes"
+assert health < CONFIG.breaker.failure_rate, "the threshold sits above the background noise"
+phase_table.round(2)
 
 # %% [markdown]
 # Read it top to bottom on the same clock:
@@ -287,13 +281,15 @@ print(
 #   but not the outage. With the fallback and the breaker the line barely moves. (Before/during
 #   figures are printed under the chart.)
 # * **Load on the dead provider.** In the first seconds of the outage, retry-only sends the
-#   primary a multiple of its normal attempt rate (the printed peak vs before) — exactly when
-#   it can least take it — until the retry budget runs dry (`budget denied` in the table above
-#   counts the refusals); from then on each call makes one attempt and fails. The breaker cuts
-#   the load to a trickle of probes instead, and the fallback answers the calls.
-# * **Latency.** At the start of the outage, calls wait through attempts and the outage's 5 s
-#   `retry-after` (a scenario parameter)
-#   sleeps (the p95 spike, in both set-ups that retry). Once the budget is empty, retry-only
+#   primary a multiple of its normal attempt rate (the table: peak vs before) — exactly
+#   when it can least take it — until the retry budget runs dry (`budget denied` in the first
+#   table counts the refusals); from then on each call makes one attempt and fails. The full
+#   set-up's first seconds look much like retry-only's: the breaker needs a window of failures
+#   before it opens. From the moment it opens to the end of the outage (the table's last
+#   column), the primary gets a trickle of probes, a small fraction of its normal load, and
+#   the fallback answers the calls.
+# * **Latency** (the CDF in section 3). At the start of the outage, calls wait through
+#   attempts and the outage's 5 s `retry-after` sleeps. Once the budget is empty, retry-only
 #   calls fail *fast* — as fast as no policy at all, and just as failed. Once the breaker is
 #   open, calls skip the primary at once and pay only the fallback's latency.
 # * **Breaker.** It opens seconds into the outage, lets one probe through every cooldown
@@ -304,19 +300,30 @@ print(
 # %% [markdown]
 # ## 3. The chaos test's targets, and the "no policies" contrast
 #
-# `tests/test_chaos.py` asserts, from this very run (same function, same configuration), that
-# with every policy on **at least 99.9 % of calls succeed, no non-retryable error is ever
-# retried, and every call ends inside its deadline**. `ChaosReport.missed()` lists any target
-# missed; `benchmarks/chaos.py` prints the same figures.
+# `tests/test_chaos.py` asserts, from the same function with 2,000 calls, that with every
+# policy on **at least 99.9 % of calls succeed, no non-retryable error is ever retried, and
+# every call ends inside its deadline**. `ChaosReport.missed()` checks the same targets on
+# this run; `benchmarks/chaos.py` prints the same figures.
+#
+# One row of the table needs reading: `non-retryable errors` is far *higher* with every policy
+# on than with none. Almost all of them are `circuit_open` — the breaker refusing a call
+# locally, at once, while the primary is down. That refusal is an error of the *primary
+# target* (not retryable: retrying a refusal is pointless), and the fallback then serves the
+# call, so the user never sees it. The rest are the primary's `insufficient_quota` answers,
+# which are not retried either, and also move on to the fallback.
 
 # %%
 report = ChaosReport(RUNS["full"], RUNS["none"])
 print("targets missed by the policies run:", report.missed() or "none")
-print(
-    "non-retryable errors seen (kind, count):",
-    {k: n for (k, retryable), n in RUNS["full"].errors.items() if not retryable},
-)
+non_retryable = {k: n for (k, retryable), n in RUNS["full"].errors.items() if not retryable}
+print("non-retryable errors seen (kind, count):", non_retryable)
 print("served by:", dict(RUNS["full"].served_by))
+full_row = summary.loc[RUNS["full"].name]
+assert report.missed() == []
+assert sum(non_retryable.values()) == full_row["non-retryable errors"]
+assert non_retryable["circuit_open"] > full_row["non-retryable errors"] / 2, "mostly the breaker"
+assert set(non_retryable) <= {"circuit_open", "quota_exhausted"}
+assert full_row["non-retryable retried"] == 0
 summary.loc[[RUNS["full"].name, RUNS["none"].name]].T
 
 # %%
@@ -330,7 +337,7 @@ for i, m in enumerate(order):
     bars.text(0.02, i, f"{RUNS[m].success_rate:.2%}", va="center", color="white", fontweight="bold")
 bars.set_xlim(0, 1.1)
 bars.set_ylim(-0.8, 2.5)
-bars.set_xlabel("share of 2,000 calls that succeeded (fraction)")
+bars.set_xlabel(f"share of {CONFIG.calls:,} calls that succeeded (fraction)")
 bars.set_title("success rate")
 for m in order:
     lat = frames[m].query("kind == 'call'")["latency"]
@@ -342,6 +349,8 @@ cdf.set_xlabel("call latency (s, virtual, log scale) — failures included")
 cdf.set_title("latency of every call")
 cdf.legend(fontsize=8, loc="upper left")
 source(fig, DATA)
+for m in order:
+    assert frames[m].query("kind == 'call'")["latency"].max() <= CONFIG.deadline, m
 
 # %% [markdown]
 # The CDF includes failed calls: a fast failure is not a good outcome, it is only a cheap one.
@@ -350,9 +359,19 @@ source(fig, DATA)
 # ## 4. When every target fails: degrade, and say so
 #
 # Sometimes there is nowhere left to go (every provider overloaded, or a fallback you may not
-# use for this data). Two degradation steps, tried in order after the chain fails:
+# use for this data). A degraded answer needs something to degrade *to*, so this section
+# brings in a cache (notebook 05 covers caching in full; here is all this section uses):
 #
-# * `StaleCache(cache)` — the last good answer to the *same* request, even if past its TTL;
+# * `CacheLayer(MemoryCache(), ttl=30, stale_ttl=3600, opt_in=True)` stores each successful
+#   answer under a key made from the request (model, messages, parameters). For `ttl` seconds
+#   an identical request is answered from the cache ("fresh cache hit"); after that the entry
+#   is expired but kept `stale_ttl` seconds more. `opt_in=True` caches these sampled
+#   requests too (by default only `temperature=0` ones are cached).
+#
+# Two degradation steps, tried in order after the chain fails:
+#
+# * `StaleCache(cache)` — the last good answer to the *same* request from that cache, even if
+#   past its `ttl` (but within `stale_ttl`);
 # * `Canned("...")` — a fixed, honest "we're busy" answer.
 #
 # The answer carries `degraded="stale_cache"` / `"canned"`, and so does the telemetry record, so
@@ -418,14 +437,16 @@ async def support_bot(*, degrade: bool, n: int = 90, seed: int = 0) -> pd.DataFr
     return calls
 
 
-def run(coro):
-    """``asyncio.run`` in a worker thread: this notebook's kernel already runs a loop."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-bot = {"naive": run(support_bot(degrade=False)), "pattern": run(support_bot(degrade=True))}
-pd.concat({k: v["answer"].value_counts() for k, v in bot.items()}, axis=1).fillna(0).astype(int)
+bot = {
+    "naive": run_async(support_bot(degrade=False)),
+    "pattern": run_async(support_bot(degrade=True)),
+}
+answers = (
+    pd.concat({k: v["answer"].value_counts() for k, v in bot.items()}, axis=1).fillna(0).astype(int)
+)
+assert answers.loc["error", "naive"] > 0, "retry only: users get errors in the outage"
+assert "error" not in bot["pattern"]["answer"].values, "every user got an answer, labelled"
+answers
 
 # %%
 KINDS = {
@@ -444,9 +465,17 @@ for ax, (name, calls) in zip(axes, bot.items(), strict=True):
         .unstack(fill_value=0)
         .reindex(columns=list(KINDS), fill_value=0)
     )
-    counts.plot.bar(ax=ax, stacked=True, color=list(KINDS.values()), width=0.9, legend=False)
-    ax.set_xticklabels([f"{int(b)}" for b in counts.index], rotation=0)
-    ax.set_xlabel("call start (s, virtual; 10 s bins; outage 60–120 s)")
+    bottom = np.zeros(len(counts))
+    for kind, color in KINDS.items():  # a numeric time axis: bars at their bin's start
+        ax.bar(counts.index, counts[kind], bottom=bottom, width=9, align="edge", color=color,
+               label=kind)  # fmt: skip
+        bottom += counts[kind].to_numpy()
+    ax.set_ylim(0, counts.sum(axis=1).max() * 1.25)  # room above the bars to mark the outage
+    ax.axvspan(60, 120, ymin=0.84, ymax=0.97, color="#777777", alpha=0.35)
+    ax.text(90, 0.905, "provider outage 60–120 s", transform=ax.get_xaxis_transform(),
+            ha="center", va="center", fontsize=8)  # fmt: skip
+    ax.set_xticks(range(0, 181, 30))
+    ax.set_xlabel("call start (s, virtual; 10 s bins)")
     ax.set_ylabel("calls (count)")
     title = "naive: retry only" if name == "naive" else "pattern: cache + StaleCache + Canned"
     ax.set_title(title)
@@ -458,6 +487,48 @@ source(fig, f"simulator scenario 'outage' ({OUTAGE.description}), seed 0")
 # errors into answers the user can use, and labels every one of them — the telemetry's
 # `degraded` column is what an alert on "share of degraded answers" reads.
 #
+# ## Explore: move the knobs
+#
+# The breaker of section 2 as a function of its knobs: its failure-rate threshold, its
+# cooldown and how many outcomes it needs before judging. The panel reruns a shorter chaos
+# run (section 2's 800 calls) with every policy on and redraws the timeline when
+# you release a knob, printing the redraw time; the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+
+def experiment(failure_rate=0.75, cooldown=10.0, min_requests=20):
+    """The full set-up through a 60 s primary outage, with this breaker on every target."""
+    breaker = BreakerConfig(
+        failure_rate=failure_rate,
+        window_seconds=10.0,
+        min_requests=min_requests,
+        cooldown=cooldown,
+    )
+    config = replace(CONFIG, breaker=breaker)
+    run = chaos_run(config, "full")
+    label = f"every policy: {run.success_rate:.1%} succeeded, {run.breaker_opens} breaker opens"
+    fig, _ = outage_timeline(
+        {label: per_bin(frame(run.records), provider=ROUTES[0][1])},
+        colors={label: COLORS["pattern"]},
+        outage=config.outage,
+        breaker=breaker_steps(run.breaker_events, ROUTES[0][0], run.seconds),
+        title=f"breaker: opens at {failure_rate:.0%} failures (≥ {min_requests} outcomes in 10 s), "
+        f"cooldown {cooldown:g} s",
+    )
+    source(
+        fig, f"simulator scenario 'chaos' (primary down 60–120 s), seed {config.seed}, 800 calls"
+    )
+    return fig
+
+
+# %%
+explore(
+    experiment, failure_rate=(0.1, 1.0, 0.05), cooldown=(1.0, 60.0, 1.0), min_requests=(1, 60, 1)
+)
+
+# %% [markdown]
 # ## What to tune
 #
 # * **Breaker** (`BreakerConfig`): `failure_rate` and `window_seconds`/`min_requests` decide
@@ -495,6 +566,17 @@ source(fig, f"simulator scenario 'outage' ({OUTAGE.description}), seed 0")
 #    does a breaker that opens on noise cost you?
 # 4. In section 4, remove `StaleCache` and keep only `Canned`. How many users get the canned
 #    answer instead of a slightly old one? Which would your product prefer?
+#
+# ## Takeaways
+#
+# 1. Fall back to another *provider* inside the same deadline; name who answered in the
+#    telemetry so fallbacks can be counted.
+# 2. A breaker per target turns an outage's retry storm into a trickle of probes and lets
+#    calls skip the dead provider at once; set its threshold above your background failures.
+# 3. When nothing can answer, degrade honestly (a stale or canned answer, labelled), and
+#    alert on the share of degraded answers.
+#
+# **Next:** [05 · Caching](05_caching.ipynb) — the cache behind `StaleCache`, in full.
 
 # %%
 print(f"notebook ran in {time.perf_counter() - started:.1f} s of real time")

@@ -20,14 +20,20 @@
 # had. The usual fixes go wrong in their own ways: a cache keyed on the whole request body
 # never hits (it includes a `user` id or request metadata that change every call); a cache
 # that stores whatever came back serves a truncated answer or an error for an hour; a cache
-# of non-deterministic (`temperature > 0`) answers freezes one sample forever; and an
+# of sampled (`temperature > 0`) answers freezes one sample forever; and an
 # in-process cache is empty again after every deploy.
 #
 # **The pattern** (`llmkit.cache.CacheLayer`):
 #
 # * a **key** from what determines the answer — provider, model, messages, parameters, tools —
 #   and nothing else (`stream`, tags and volatile fields such as `user` are left out);
-# * only **deterministic** requests (temperature 0) by default; others opt in explicitly;
+# * only requests that ask for the model's **most likely answer** (temperature 0) by default;
+#   others opt in explicitly. Temperature 0 is *not* fully deterministic — OpenAI and
+#   Anthropic both document that outputs can still vary slightly between identical calls
+#   (batching, hardware, model updates). "Deterministic enough to cache" means the caller
+#   asked for no sampling and would accept any answer the model gives at temperature 0 as
+#   *the* answer: the cache freezes one of them for its TTL, which is what such a caller
+#   wanted anyway;
 # * only **complete, successful** answers are stored (no errors, no content-filter stops,
 #   no degraded answers);
 # * a **backend** that fits the deployment: `MemoryCache` (one process), `SQLiteCache` (one
@@ -159,6 +165,16 @@ print(
     f"latency saved: {saved_s:.2f} s by the recording, {stats.latency_saved:.2f} s by the "
     "cache's own estimate (the latency of the answer when it was first fetched)"
 )
+# Only complete answers are stored (``store_incomplete=False``): an answer cut at max_tokens
+# could well finish on a retry, so its prompt misses every time it is asked.
+n_calls = naive[naive["kind"] == "call"].reset_index(drop=True)
+cut = n_calls["finish_reasons"].map(lambda f: "length" in tuple(f)).to_numpy()
+print(f"calls whose answer was cut at max_tokens (never stored): {int(cut.sum())}")
+assert stats.misses == calls.loc[~cut, "prompt"].nunique() + int(cut.sum()), (
+    "each complete answer misses once; a cut answer's prompt misses every time"
+)
+assert saved_tokens == stats.tokens_saved, "telemetry and the cache's stats agree"
+assert billed(pattern) < billed(naive)
 dollars_naive = naive.loc[naive["kind"] == "attempt", "cost"].sum()
 dollars_pattern = pattern.loc[pattern["kind"] == "attempt", "cost"].sum()
 print(
@@ -198,7 +214,8 @@ lat.plot(
 )
 lat2 = lat.twinx()
 lat2.plot(x, calls["hit"].cumsum() / x, color=COLORS["other"], label="hit rate so far")
-lat2.set_ylim(0, 1)
+lat.set_ylim(0, calls["latency_saved"].sum() * 1.05)  # both axes start at 0 on one line
+lat2.set_ylim(0, 1.05)
 lat2.set_ylabel("hit rate so far (fraction)")
 lat.set_xlabel("call number")
 lat.set_ylabel("provider latency saved, cumulative (s)")
@@ -210,9 +227,10 @@ source(fig, DATA)
 
 # %% [markdown]
 # The first call of each prompt is a miss (the `misses` in the cache stats above); every later
-# one is answered from the cache in microseconds. The savings grow linearly with repetition —
-# the hit rate on a real workload is set by how often the *same normalized request* comes back,
-# which is why the key matters:
+# one is answered from the cache in microseconds — except for the prompt whose answer was cut at
+# `max_tokens`: an incomplete answer is never stored, so it misses every time. The savings grow
+# linearly with repetition — the hit rate on a real workload is set by how often the *same
+# normalized request* comes back, which is why the key matters:
 
 
 # %%
@@ -258,6 +276,10 @@ for backend in ("MemoryCache", "SQLiteCache"):
             }
         )
 restarts = pd.DataFrame(rows).set_index(["backend", "day"])
+day_rate = restarts["hit rate"]
+DAY2 = "day 2 (after a restart)"
+assert day_rate["SQLiteCache", DAY2] > day_rate["MemoryCache", DAY2], "SQLite starts warm"
+assert day_rate["MemoryCache", DAY2] == day_rate["MemoryCache", "day 1"], "memory is born empty"
 print(f"SQLite file: {db_path.name}, {db_path.stat().st_size / 1024:.0f} KiB")
 restarts
 
@@ -290,6 +312,7 @@ cost = pd.Series(
     }
 ).round(1)
 print(f"a SQLite hit is {cost.iloc[2] / cost.iloc[1]:,.0f}x faster than asking the provider")
+assert cost.iloc[2] > 100 * max(cost.iloc[0], cost.iloc[1]), "orders of magnitude shorter"
 cost
 
 # %%
@@ -378,9 +401,19 @@ sizing = pd.DataFrame(
         for name, df in sims.items()
     }
 ).T
+hit = sizing["hit rate"]
+assert hit["no cache"] < hit["LRU 20 entries"] < hit["LRU 100 entries"] < hit["LRU 10,000 entries"]
+assert (
+    hit["LRU 100 entries"] - hit["LRU 20 entries"]
+    > hit["LRU 10,000 entries"] - hit["LRU 100 entries"]
+), "each extra entry buys less"
+assert hit["10,000 entries, TTL 120 s"] < hit["LRU 10,000 entries"], "a short TTL caps the hit rate"
+by_hits = sizing.sort_values("hit rate")
+assert by_hits["mean latency (s)"].is_monotonic_decreasing, "mean latency falls with the hit rate"
+assert (sizing.loc[hit > 0.5, "p50 latency (s)"] == 0).all(), "p50 is 0 once most calls hit"
 sizing.round(3)
 
-# %%
+# %% tags=["headline"]
 fig, (curve, rate) = figure(
     2, title=f"{N:,} skewed calls over {len(PROMPTS)} prompts: cache size and TTL"
 )
@@ -391,13 +424,16 @@ for (name, df), color in zip(sims.items(), palette, strict=True):
     curve.plot(att["t_s"] / 60, tokens / 1000, color=color, label=name)
     c = df[df["kind"] == "call"].sort_values("t_s")
     window = c["cache_hit"].eq(True).rolling(100, min_periods=20).mean()
-    rate.plot(c["t_s"] / 60, window, color=color, label=name)
+    lw = 3 if name == "no cache" else 1.5  # the no-cache line lies on 0: draw it thick
+    rate.plot(c["t_s"] / 60, window, color=color, lw=lw, label=f"{name} (always 0)" if name ==
+              "no cache" else name)  # fmt: skip
 curve.set_xlabel("time (virtual minutes)")
 curve.set_ylabel("tokens billed, cumulative (thousands)")
 curve.set_title("cumulative tokens billed")
 curve.legend(fontsize=8)
 curve.grid(alpha=0.3)
-rate.set_ylim(0, 1)
+rate.set_ylim(-0.04, 1)
+rate.legend(fontsize=8, loc="lower right", ncols=2)
 rate.set_xlabel("time (virtual minutes)")
 rate.set_ylabel("hit rate over the last 100 calls (fraction)")
 rate.set_title("hit rate as the cache warms up")
@@ -414,9 +450,74 @@ source(
 # calls latency drops to zero, so the *mean* latency falls with the hit rate, and the p50 drops
 # to zero once more than half the calls hit.
 #
+# ## Explore: move the knobs
+#
+# Section 4's workload as a function of its knobs: the LRU's size, the TTL, how many distinct
+# prompts there are and how skewed their popularity is (1 is section 4's Zipf-like mix, 0 is
+# uniform). The panel reruns the 1,200 calls on the virtual clock when you release a knob and
+# prints the redraw time; the executed copy shows the default knobs.
+
+# %% tags=["experiment"]
+from llmkit.panel import explore
+
+
+def experiment(max_entries=100, ttl=3600.0, prompts=400, skew=1.0):
+    """1,200 calls, one per virtual second, drawn from `prompts` prompts (weight ∝ 1/rank^skew)."""
+    texts = [f"Support question #{k}: how do I change setting {k}?" for k in range(prompts)]
+    weights = [1 / (k + 1) ** skew for k in range(prompts)]
+    clock = VirtualClock()
+    sink = MemorySink()
+    rng = random.Random(0)
+    layer = CacheLayer(MemoryCache(max_entries, clock=clock), ttl=ttl)
+    client = Client(
+        "openai",
+        transport=SimTransport(Simulator(get_scenario("healthy"), clock, seed=0)),
+        base_url="http://127.0.0.1/v1",
+        api_key="sim-placeholder",  # the simulator wants a key; this is not a secret
+        clock=clock,
+        telemetry=sink,
+        layers=[layer],
+    )
+    with client:
+        for i in range(1200):
+            clock.set(float(i))
+            client.chat(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": rng.choices(texts, weights)[0]}],
+                max_tokens=48,
+                temperature=0,
+            )
+    calls = frame(sink, origin=clock.wall() - clock.now()).query("kind == 'call'")
+    hits = calls["cache_hit"].eq(True)
+    fig, (ax,) = figure(
+        1,
+        width=10,
+        title=f"LRU {max_entries} entries, TTL {ttl:g} s, {prompts} prompts, skew {skew:g}: "
+        f"hit rate {hits.mean():.0%}, {layer.stats.tokens_saved:,} tokens saved",
+    )
+    ax.plot(calls["t_s"] / 60, hits.rolling(100, min_periods=20).mean(), color=COLORS["pattern"])
+    ax.set_ylim(-0.04, 1)
+    ax.set_xlabel("time (virtual minutes)")
+    ax.set_ylabel("hit rate over the last 100 calls (fraction)")
+    ax.grid(alpha=0.3)
+    source(fig, "simulator scenario 'healthy', seed 0; prompts drawn with random.Random(0)")
+    return fig
+
+
+# %%
+explore(
+    experiment,
+    max_entries=(5, 500, 5),
+    ttl=(10.0, 3600.0, 10.0),
+    prompts=(10, 1000, 10),
+    skew=(0.0, 2.0, 0.1),
+)
+
+# %% [markdown]
 # ## What to tune
 #
-# * **What is cacheable**: deterministic requests only by default (`temperature=0`); opt in per
+# * **What is cacheable**: unsampled requests only by default (`temperature=0`, which is
+#   repeatable enough to cache, not bit-for-bit deterministic); opt in per
 #   layer (`opt_in=True`) or per call (tag `cache="on"`), opt out with `cache="off"` (anything
 #   personal, anything time-sensitive).
 # * **`ttl`**: as long as the answer stays right (a policy document changes; a translation
@@ -451,6 +552,18 @@ source(
 # 4. Make the cache layer fail: pass a backend whose `get` raises
 #    `llmkit.cache.CacheUnavailableError`. Does any call fail? What do `layer.stats.errors` and
 #    the logs say?
+#
+# ## Takeaways
+#
+# 1. Key the cache on what determines the answer and nothing else; the hit rate is set by how
+#    often the same normalized request comes back.
+# 2. Cache only complete, successful, unsampled answers by default; temperature 0 is
+#    repeatable enough to cache, not guaranteed identical.
+# 3. Pick the backend for the deployment (memory, SQLite to survive restarts, Redis to
+#    share) and size it from your traffic's hit-rate curve.
+#
+# **Next:** [06 · Hedging and throttling](06_hedging_and_throttling.ipynb) — the slow tail,
+# and the 429 you could have seen coming.
 
 # %%
 workdir.cleanup()

@@ -14,7 +14,6 @@ from llmkit.breaker import (
     BreakerOutcome,
     BreakerState,
     CircuitBreaker,
-    CircuitOpenError,
     Outcome,
     classify_outcome,
 )
@@ -23,6 +22,7 @@ from llmkit.clock import VirtualClock
 from llmkit.errors import (
     AuthError,
     BadRequestError,
+    CircuitOpenError,
     DeadlineExceededError,
     ErrorKind,
     LLMError,
@@ -32,7 +32,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 CFG = BreakerConfig(failure_rate=0.5, window=10, min_requests=4, cooldown=30.0)
@@ -318,3 +318,77 @@ def test_abandoned_stream_is_neutral() -> None:
         next(iter(stream))
     assert b.failure_rate() is None  # closed early by the caller: says nothing about health
     assert b.state is BreakerState.CLOSED
+
+
+def _half_open(mode: str) -> tuple[CircuitBreaker, VirtualClock, Client | AsyncClient]:
+    clock = VirtualClock()
+    cfg = BreakerConfig(min_requests=1, cooldown=0.2, half_open_probes=1)
+    b = CircuitBreaker("p", cfg, clock=clock)
+    transport = ScriptedTransport(clock, [Scripted(chunks=_FULL)])
+    opts: dict[str, object] = {"transport": transport, "clock": clock, "retry": 1, "seed": 0}
+    opts["deadline"] = 5.0
+    cls = Client if mode == "sync" else AsyncClient
+    client = cls(attempt_layers=[BreakerLayer(b)], **opts)  # type: ignore[arg-type]
+    run(b, ServerError("down"))  # open
+    clock.advance(0.3)  # past the cooldown: the next call is the one probe
+    assert b.state is BreakerState.HALF_OPEN
+    return b, clock, client
+
+
+def _probe_dropped(mode: str, client: Client | AsyncClient) -> object:
+    """Take the probe with Client.stream, read one event, raise: the stream is never closed."""
+    if isinstance(client, Client):
+        stream = client.stream(model="m", messages=_MSGS)
+        try:
+            for _ in stream:
+                raise RuntimeError("the consumer failed")
+        except RuntimeError:
+            return stream
+        raise AssertionError("the stream had no event")
+
+    async def main() -> object:
+        stream = await client.stream(model="m", messages=_MSGS)
+        try:
+            async for _ in stream:
+                raise RuntimeError("the consumer failed")
+        except RuntimeError:
+            return stream
+        raise AssertionError("the stream had no event")
+
+    return asyncio.run(main())
+
+
+def _one_call(client: Client | AsyncClient) -> str:
+    if isinstance(client, Client):
+        return client.chat(model="m", messages=_MSGS, stream=True).text
+
+    async def main() -> str:
+        return (await client.chat(model="m", messages=_MSGS, stream=True)).text
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_dropped_stream_frees_its_probe_when_collected(mode: str) -> None:
+    import gc
+
+    b, _, client = _half_open(mode)
+    stream = _probe_dropped(mode, client)
+    with pytest.raises(CircuitOpenError):
+        _one_call(client)  # the probe slot is still held by the dropped stream
+    del stream
+    gc.collect()
+    assert _one_call(client) == "ok"  # the slot came back; this probe closes the circuit
+    assert b.state is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_probe_held_past_its_deadline_is_taken_back(mode: str) -> None:
+    b, clock, client = _half_open(mode)
+    stream = _probe_dropped(mode, client)  # still referenced: never collected
+    with pytest.raises(CircuitOpenError):
+        _one_call(client)
+    clock.advance(5.0)  # the dropped call's deadline has passed
+    assert _one_call(client) == "ok"
+    assert b.state is BreakerState.CLOSED
+    assert stream is not None

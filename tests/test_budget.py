@@ -13,7 +13,7 @@ from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import LLMError, ServerError, TimeoutError
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 MSGS = [{"role": "user", "content": "hi"}]
 BODY = {
@@ -142,3 +142,25 @@ def test_budget_off_means_unlimited_retries() -> None:
     assert len(provider.transport.requests) == 30
     assert client.budget is None
     assert Client(transport=provider.transport).budget is not None  # on by default
+
+
+def test_a_client_per_call_shares_nothing_unless_given_the_shared_budget() -> None:
+    def requests_for_200_failing_calls(budget: RetryBudget | None) -> int:
+        clock = VirtualClock()
+        provider = Provider(clock)
+        for i in range(200):
+            kw = {} if budget is None else {"budget": budget}
+            client = Client(
+                transport=provider.transport, clock=clock, retry=3, deadline=None, seed=i, **kw
+            )
+            assert _call(client) == "failed"
+        return len(provider.transport.requests)
+
+    assert requests_for_200_failing_calls(None) == 600  # each client's own full bucket
+    name = "test-client-per-call"
+    assert RetryBudget.shared(name) is RetryBudget.shared(name)
+    assert RetryBudget.shared(name) is not RetryBudget.shared("another")
+    shared = RetryBudget.shared(name)
+    # 100 tokens / 5 per retry: 20 retries across all 200 calls, then first attempts only.
+    assert requests_for_200_failing_calls(shared) == 200 + 20
+    assert shared.tokens < shared.retry_cost

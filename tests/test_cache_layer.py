@@ -268,3 +268,30 @@ def test_client_cache_for_calls_and_streams(tmp_path: Path) -> None:
     assert final is not None
     assert final.cached
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "stored_by_default", "stored_if_asked"),
+    [
+        (ChatResponse("4", "m", "openai", finish_reason="stop"), True, True),
+        (ChatResponse("", "m", "openai", finish_reason="tool_calls"), True, True),
+        (ChatResponse("Four is", "m", "openai", finish_reason="length"), False, True),
+        (ChatResponse("", "m", "openai", finish_reason="stop", refusal="I can't"), False, True),
+        (ChatResponse("", "m", "openai", finish_reason="content_filter"), False, False),
+        (ChatResponse("4", "m", "openai", finish_reason=None), False, False),
+    ],
+)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_only_complete_answers_are_cached_unless_asked(
+    answer: ChatResponse, stored_by_default: bool, stored_if_asked: bool, mode: str
+) -> None:
+    for store_incomplete, expected in ((False, stored_by_default), (True, stored_if_asked)):
+        clock = VirtualClock()
+        layer = CacheLayer(MemoryCache(clock=clock), store_incomplete=store_incomplete)
+        inner = Inner(answer)
+        for _ in range(2):
+            if mode == "sync":
+                layer.handle(REQ, ctx(clock), inner)
+            else:
+                asyncio.run(layer.ahandle(REQ, ctx(clock), inner.acall))
+        assert (layer.stats.stores, inner.calls) == ((1, 1) if expected else (0, 2))

@@ -7,6 +7,7 @@ when a missing server fails them (CI sets it).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -164,3 +165,24 @@ def test_unreachable_server_is_a_typed_error() -> None:
         dead.get("a")
     assert "hunter2" not in str(info.value)
     assert "hunter2" not in repr(dead)
+
+
+def test_async_methods_round_trip_and_the_layer_uses_them(cache: RedisCache) -> None:
+    from llmkit.cache import CacheLayer
+    from llmkit.clock import VirtualClock
+    from llmkit.types import ChatResponse
+
+    layer = CacheLayer(cache)
+    answer = ChatResponse(text="4", model="m", provider="openai", finish_reason="stop")
+
+    async def main() -> tuple[bytes | None, bytes | None, str | None]:
+        await cache.aset("k", b"v", ttl=5.0)
+        got = await cache.aget("k")
+        await cache.adelete("k")
+        gone = await cache.aget("k")
+        assert await layer.astore("q", answer, VirtualClock())
+        entry = await layer.alookup("q")
+        await cache.aclose()
+        return got, gone, None if entry is None else entry.response.text
+
+    assert asyncio.run(main()) == (b"v", None, "4")

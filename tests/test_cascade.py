@@ -16,7 +16,7 @@ from llmkit.clock import VirtualClock
 from llmkit.errors import InvalidResponseError
 from llmkit.sim import SimTransport, Simulator, get_scenario
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

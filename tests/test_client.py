@@ -15,7 +15,7 @@ import httpx
 import pytest
 from httpx_aiohttp import AiohttpTransport
 
-from llmkit.client import AsyncClient, Client, as_tools
+from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import (
     ConnectionError,
@@ -29,8 +29,9 @@ from llmkit.errors import (
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.secrets import APIKey
 from llmkit.telemetry import MemorySink
-from llmkit.transport import ChatStream, Scripted, ScriptedTransport, map_error
-from llmkit.types import ChatRequest, ChatResponse, Tool
+from llmkit.testing import Scripted, ScriptedTransport
+from llmkit.transport import ChatStream, map_error
+from llmkit.types import ChatRequest, ChatResponse, Tool, as_tools
 
 MSGS = [{"role": "user", "content": "hi"}]
 
@@ -274,12 +275,20 @@ def test_truncated_body_is_a_retryable_connection_error(
         client.chat(model="m", messages=MSGS)
 
 
-def test_truncated_stream_is_invalid_response(serve: Callable[[list[Reply]], Server]) -> None:
+def test_stream_cut_by_the_connection_is_a_connection_error(
+    serve: Callable[[list[Reply]], Server],
+) -> None:
+    # No length, not chunked: the connection's end is the body's end, so a stream that stops
+    # short of its terminal event lost its connection (a reset and a close look alike to some
+    # clients): retryable ConnectionError, sync and async alike. A complete (chunked or sized)
+    # body without its terminal event stays an InvalidResponseError (see the providers' tests).
     server = serve([stream_cut])
     with Client("compatible", base_url=server.url, retry=1) as client:
         stream = client.stream(model="m", messages=MSGS)
-        with pytest.raises(InvalidResponseError, match="truncated"):
+        with pytest.raises(ConnectionError, match="truncated") as info:
             stream.get_final_response()
+    assert info.value.retryable
+    assert isinstance(info.value.__cause__, InvalidResponseError)
 
 
 def test_real_read_timeout_shrinks_to_the_deadline(serve: Callable[[list[Reply]], Server]) -> None:
@@ -470,7 +479,7 @@ def test_constructor_validation() -> None:
         Client(
             http_client=httpx.Client(), transport=httpx.MockTransport(lambda r: httpx.Response(200))
         )
-    client = Client("anthropic")
+    client = Client("anthropic", api_key="k")
     assert client.provider == "anthropic"
     assert client.endpoint.base_url.startswith("https://api.anthropic.com")
 
@@ -579,3 +588,25 @@ def test_response_headers_left_for_layers() -> None:
     )
     Client(transport=transport, attempt_layers=[Peek("peek", [])]).chat(model="m", messages=MSGS)
     assert seen == ["7"]
+
+
+def test_the_chat_keywords_are_one_signature_on_all_four_methods() -> None:
+    import inspect
+
+    from llmkit.client import chat_args
+
+    keywords = list(inspect.signature(chat_args).parameters)
+    for method in (Client.chat, Client.stream, AsyncClient.chat, AsyncClient.stream):
+        assert list(inspect.signature(method).parameters) == ["self", *keywords], method
+    assert inspect.iscoroutinefunction(AsyncClient.chat)
+    # AsyncClient.stream returns a manager: ``async with`` it, or ``await`` it for the stream
+    assert not inspect.iscoroutinefunction(AsyncClient.stream)
+
+
+def test_async_bad_arguments_raise_when_awaited_not_when_called() -> None:
+    client = AsyncClient(
+        api_key="sk-test-123", transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    )
+    pending = client.chat(model="m", messages=[])  # no error yet: a coroutine, as async def
+    with pytest.raises(ValueError, match="must not be empty"):
+        asyncio.run(pending)

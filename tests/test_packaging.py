@@ -72,3 +72,47 @@ def test_import_llmkit_does_not_load_pandas_or_matplotlib() -> None:
 
 def test_py_typed_ships() -> None:
     assert (ROOT / "llmkit" / "py.typed").exists()
+
+
+def test_a_users_script_outside_the_clone_type_checks(tmp_path: Path) -> None:
+    # setuptools' default editable install is an import hook that type checkers cannot follow
+    # (mypy: import-not-found); the Makefile installs path-based (editable_mode=compat).
+    script = tmp_path / "my_app.py"
+    script.write_text(
+        "import llmkit\n"
+        "from llmkit.errors import LLMError\n\n\n"
+        "def ask(client: llmkit.Client) -> str:\n"
+        "    try:\n"
+        "        reply = client.chat(model='m', messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "    except LLMError as exc:\n"
+        "        return exc.kind\n"
+        "    return reply.text\n"
+    )
+    proc = subprocess.run(  # noqa: S603 - the venv's own mypy on a fixed file
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", script.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert "import-not-found" not in proc.stdout, proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_notebooks_open_as_notebooks_in_jupyterlab() -> None:
+    from jupytext.config import (  # type: ignore[import-untyped]
+        find_jupytext_configuration_file,
+        load_jupytext_configuration_file,
+    )
+
+    # jupytext pairs each py:percent file with an (uncommitted) .ipynb twin ...
+    found = find_jupytext_configuration_file(str(ROOT / "notebooks"))
+    assert found is not None
+    assert Path(found) == ROOT / "jupytext.toml"
+    assert load_jupytext_configuration_file(found).formats == ["ipynb,py:percent"]
+    assert "notebooks/*.ipynb" in (ROOT / ".gitignore").read_text().splitlines()
+    # ... and the venv `make` builds makes JupyterLab open them as notebooks on double-click
+    makefile = (ROOT / "Makefile").read_text()
+    assert "LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json" in makefile
+    assert "jupytext-config --settings-file $(LAB_SETTINGS) set-default-viewer python" in makefile

@@ -9,11 +9,13 @@ import httpx
 import pytest
 
 import llmkit
+from llmkit.cache.entry import response_from_dict, response_to_dict
 from llmkit.clock import VirtualClock
+from llmkit.errors import CorruptEntryError
 from llmkit.prices import ModelRates, PriceBook
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
-from llmkit.types import Usage
+from llmkit.testing import Scripted, ScriptedTransport
+from llmkit.types import ChatResponse, Usage
 
 JAN_2026 = 1_767_225_600.0
 
@@ -148,3 +150,35 @@ def test_openrouter_reported_cost_is_kept_exactly() -> None:
     bad = _chat_body("m", {"prompt_tokens": 3, "completion_tokens": 1, "cost": "lots"})
     parsed = llmkit.parse_response("openrouter", httpx.Response(200, json=bad, request=req))
     assert parsed.usage.cost is None
+
+
+def test_a_cache_hit_carries_the_stored_answers_cost_and_the_call_costs_nothing() -> None:
+    clock = VirtualClock(start=JAN_2026)
+    sink = MemorySink()
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100}
+    transport = ScriptedTransport(clock, [Scripted(json=_chat_body("gpt-4.1-mini", usage))])
+    cache = llmkit.CacheLayer(llmkit.MemoryCache(clock=clock))
+    book = PriceBook()
+    msgs = [{"role": "user", "content": "hi"}]
+    with llmkit.Client("openai", api_key="k", transport=transport, clock=clock, telemetry=sink,
+                       prices=book, layers=[cache]) as client:  # fmt: skip
+        first = client.chat(model="gpt-4.1-mini", messages=msgs, temperature=0)
+        hit = client.chat(model="gpt-4.1-mini", messages=msgs, temperature=0)
+    assert first.cost == book.cost("openai", "gpt-4.1-mini", Usage(1000, 100), at=JAN_2026)
+    assert first.cost is not None
+    assert hit.cached
+    assert hit.cost == first.cost  # exact: the entry keeps the Decimal as a string
+    calls = sink.calls()
+    assert [c.cost for c in calls] == [float(first.cost), 0.0]  # the hit asked no provider
+
+
+@pytest.mark.parametrize("bad", [12, "lots", "-1", "NaN"])
+def test_a_cache_entry_with_a_bad_cost_is_corrupt(bad: object) -> None:
+    row = response_to_dict(ChatResponse(text="ok", model="m", provider="openai"))
+    assert row["cost"] is None
+    assert response_from_dict(row).cost is None
+    row["cost"] = "0.0012"
+    assert response_from_dict(row).cost == Decimal("0.0012")
+    row["cost"] = bad
+    with pytest.raises(CorruptEntryError, match="cost"):
+        response_from_dict(row)

@@ -29,7 +29,7 @@ from llmkit.quota import (
     window_bounds,
 )
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 JAN_2026 = 1_767_225_600.0
 

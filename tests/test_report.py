@@ -94,7 +94,15 @@ def test_report_from_a_subset_has_tables_images_links_and_provenance(tmp_path: P
 
     # Self-contained: every figure is an inline PNG, and there is at least one.
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == len(runs[0].images) >= 1
+    assert len(runs[0].images) >= 1
+    assert len(images) == len(runs[0].images) + 1  # every figure, plus the headline up top
+    assert images[0] == runs[0].images[runs[0].headline]
+    assert runs[0].headline > 0, "00 tags its headline chart, which is not its first figure"
+
+    # Layout: summary and headline charts first, the catalogue after them and collapsible.
+    assert page.index("Notebooks at a glance") < page.index("<details>") < page.index("<table>")
+    assert '<a href="#00_quickstart">' in page
+    assert 'id="00_quickstart"' in page
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert not re.search(r'src="(?!data:)', page), "no external resources"
 
@@ -176,3 +184,79 @@ def test_notebook_intro_renders_inline_markdown_safely() -> None:
     assert out.startswith("<b>The failure.</b> a <code>429</code> is <em>not</em> final")
     assert "<script>" not in out
     assert "&lt;script&gt;" in out
+
+
+def test_a_cassette_recorded_through_a_fallback_says_what_its_row_means(tmp_path: Path) -> None:
+    pair = ROOT / "cassettes" / "mixed" / "fallback-pair.yaml"
+    (report,) = summarize_cassettes([pair])
+    assert report.retry.successes == 0  # the primary's retries alone
+    assert report.full is not None
+    assert report.full.successes == report.full.calls == report.retry.calls
+    page = write_report(tmp_path, [report], []).read_text(encoding="utf-8")
+    assert "Recorded through a fallback" in page
+    assert "--policy full" in page
+    assert f"{report.full.successes} of {report.full.calls} succeed" in page
+    (plain,) = summarize_cassettes(_subset()[:1])
+    assert plain.full is None
+
+
+def test_a_short_lead_keeps_the_list_it_introduces() -> None:
+    from llmkit.report import _lead, _paragraphs
+
+    paras = ["**The production failures.**", "1. *The tail.* slow\n2. *The storm.* 429s", "x"]
+    lead = _lead(paras)
+    assert lead == f"{paras[0]}\n\n{paras[1]}"
+    out = _paragraphs(lead)
+    assert out.startswith("<p><b>The production failures.</b></p><ol><li><em>The tail.</em>")
+    assert out.count("<li>") == 2
+    from llmkit.report import NotebookRun, _headline_card
+
+    card = _headline_card(NotebookRun(Path("06_x.py"), Path("06_x.ipynb"), summary=lead))
+    assert "<b>The production failures.</b> <em>The tail.</em> slow" in card
+    assert " 1." not in card
+    long_first = ["A whole first paragraph that says enough on its own to stand alone.", "next"]
+    assert _lead(long_first) == long_first[0]
+
+
+def test_demo_root_is_used_as_given_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An explicit --root is never swapped for the checkout the command happens to run in.
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    assert main(["demo", "--root", str(empty), "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err
+    assert "no cassettes/" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_demo_from_an_installed_package_says_how_to_run_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import llmkit.charts
+
+    # As from site-packages: no clone above the cwd, and no cassettes beside the package.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(llmkit.charts, "find_root", lambda start=None: tmp_path)
+    assert main(["demo", "--no-notebooks", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "run it in a clone" in err
+    assert "--root" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_notebook_kernels_start_and_stop_without_warnings(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from llmkit.report import execute_notebook
+
+    source = tmp_path / "tiny.py"
+    source.write_text("# %% [markdown]\n# # Tiny\n\n# %%\nprint(6 * 7)\n", encoding="utf-8")
+    run = execute_notebook(source, tmp_path / "out", timeout=60)
+    assert run.ok, run.errors
+    assert "42" in (tmp_path / "out" / "tiny.ipynb").read_text(encoding="utf-8")
+    err = capfd.readouterr().err
+    # the kernel talks over a Unix socket (no "TCP without encryption" warning) and is shut
+    # down before the run returns (no "Parent appears to have exited" once we exit)
+    assert "WARNING" not in err, err

@@ -317,6 +317,45 @@ def test_tool_call_when_asked(api: str, stream: bool, clock: VirtualClock) -> No
     assert answer.finish_reason == "stop"
 
 
+def _two_tools(api: str) -> list[dict[str, Any]]:
+    names = ("get_weather", "get_time")
+    if api == "messages":
+        return [{"name": n, "input_schema": WEATHER_SCHEMA} for n in names]
+    if api == "responses":
+        return [{"type": "function", "name": n, "parameters": WEATHER_SCHEMA} for n in names]
+    return [
+        {"type": "function", "function": {"name": n, "parameters": WEATHER_SCHEMA}} for n in names
+    ]
+
+
+# tool_choice in each wire format: (any tool, this tool, no tool)
+_CHOICES: dict[str, tuple[Any, Any, Any]] = {
+    "chat": ("required", {"type": "function", "function": {"name": "get_time"}}, "none"),
+    "responses": ("required", {"type": "function", "name": "get_time"}, "none"),
+    "messages": ({"type": "any"}, {"type": "tool", "name": "get_time"}, {"type": "none"}),
+}
+
+
+@pytest.mark.parametrize("api", list(PATHS))
+def test_tool_choice_decides_without_a_trigger_word(api: str, clock: VirtualClock) -> None:
+    sim = Simulator("healthy", clock)
+    any_tool, this_tool, no_tool = _CHOICES["chat" if api == "openrouter" else api]
+    provider = PATHS[api][0]
+
+    def ask(choice: Any, prompt: str = "Say hello") -> Any:
+        plan = send(sim, api, prompt=prompt, tools=_two_tools(api), tool_choice=choice)
+        return parse_response(provider, as_httpx(plan, api))
+
+    forced = ask(any_tool)
+    assert forced.finish_reason == "tool_calls"
+    assert [c.name for c in forced.tool_calls] == ["get_weather"]  # the first, none named
+    assert [c.name for c in ask(this_tool).tool_calls] == ["get_time"]
+    # a prompt asking for a tool gets none when tool_choice says none
+    refused = ask(no_tool, prompt="Use get_weather for Paris")
+    assert refused.tool_calls == ()
+    assert refused.finish_reason == "stop"
+
+
 # ----------------------------------------------------------------------------- auth and input
 
 

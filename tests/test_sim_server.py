@@ -217,7 +217,7 @@ def test_cli_scenarios_lists_every_scenario(capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["sim", "serve", "--scenario", "nope"], "unknown scenario 'nope'; known: 5xx-burst"),
+        (["sim", "serve", "--scenario", "nope"], "unknown scenario 'nope'; known: 500-no-retry"),
         (["sim", "serve", "--port", "99999"], "port must be within"),
         (["sim", "serve", "--time-scale", "0"], "positive number"),
         (["sim"], "required"),
@@ -340,3 +340,19 @@ def test_virtual_time_reset_is_a_real_cut() -> None:
             c.post("/v1/chat/completions", json=BODIES["/v1/chat/completions"], headers=_at(0))
         r = c.post("/v1/chat/completions", json=BODIES["/v1/chat/completions"], headers=_at(1))
         assert r.status_code == 200
+
+
+def test_sim_serve_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "serve", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for default in (
+        "(default: 127.0.0.1)",
+        "(default: 8000)",
+        "(default: healthy)",
+        "(default: the scenario's own)",
+        "(default: 1.0)",
+        "default: off, real time",
+    ):
+        assert default in text, default

@@ -13,7 +13,7 @@ from llmkit.errors import ErrorKind, OverBudgetError
 from llmkit.prices import ModelRates, PriceBook
 from llmkit.spend import decide
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 RATES = ModelRates(input=Decimal(2), output=Decimal(8))  # $ per million tokens
 OK = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import _real
 import anthropic
 import httpx
 import openai
@@ -20,7 +20,6 @@ from llmkit.providers import adapter_for
 from llmkit.recordings import load_recording
 from llmkit.sim import SimServer
 
-SET2 = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes-set2"
 KEY = "sk-test-not-a-real-key"
 MSGS: Any = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -139,13 +138,10 @@ def test_malformed_count_answer_is_invalid_response() -> None:
 
 
 def _recording(name: str) -> Any:
-    path = SET2 / f"{name}.yaml"
-    if not path.is_file():
-        pytest.skip(f"real recording absent: {path} (other projects' data, not shipped)")
-    return load_recording(path)[0]
+    return load_recording(_real.path(f"{name}.yaml", _real.SET2))[0]
 
 
-@pytest.mark.real_cassettes
+@pytest.mark.real_cassettes(_real.SET2)
 @pytest.mark.parametrize(
     ("name", "provider", "api"),
     [("anthropic__count_tokens__1", "anthropic", None),
@@ -170,7 +166,7 @@ def test_adapters_read_real_counts_and_the_simulator_matches_their_shape(
     assert set(sim.json()) == set(real)
 
 
-@pytest.mark.real_cassettes
+@pytest.mark.real_cassettes(_real.SET2)
 def test_real_count_tokens_404_is_not_found() -> None:
     item = _recording("anthropic__count_tokens_error_404__1")
     with pytest.raises(NotFoundError, match="claude-does-not-exist"):

@@ -9,14 +9,12 @@ import sys
 import zlib
 from pathlib import Path
 
+import _real
 import pytest
 
 import llmkit
 from llmkit.recordings import input_token_samples
 from llmkit.tokens import image_tokens, text_tokens
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RECORDINGS = [SHARED / "real-cassettes", SHARED / "real-cassettes-set2"]
 
 
 def _png(width: int, height: int) -> bytes:
@@ -84,10 +82,9 @@ def test_bad_arguments_are_clear_errors() -> None:
 
 
 def _samples() -> list[llmkit.recordings.TokenSample]:
-    present = [d for d in RECORDINGS if d.is_dir()]
-    if not present:
-        pytest.skip(f"real recordings absent: {RECORDINGS[0]} (other projects' data, not shipped)")
-    return input_token_samples(*present)
+    """Every recording with a reported count in the configured sets (the marker has made sure
+    set 1 is there; set 2 adds its count_tokens recordings when present)."""
+    return input_token_samples(*_real.dirs())
 
 
 @pytest.mark.real_cassettes
@@ -109,9 +106,9 @@ def test_estimate_is_an_upper_bound_on_real_recordings() -> None:
 
 @pytest.mark.real_cassettes
 def test_token_estimate_benchmark_prints_the_distribution() -> None:
-    _samples()  # skips with the reason when the recordings are absent
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "token_estimate.py"
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,  # noqa: S603
+    dirs = [arg for d in _real.dirs() for arg in ("--dir", str(d))]
+    out = subprocess.run([sys.executable, str(script), *dirs], capture_output=True, text=True,  # noqa: S603
                          timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     for needle in ("underestimated:", "median overestimate:", "µs per estimate", "PASS"):

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
-from llmkit.errors import CacheUnavailableError, CorruptEntryError
+from llmkit.errors import CorruptEntryError
 from llmkit.types import ChatResponse, ToolCall, Usage
 
 __all__ = [
     "CacheBackend",
-    "CacheUnavailableError",
-    "CorruptEntryError",
     "Entry",
     "decode_entry",
     "encode_entry",
@@ -78,6 +77,7 @@ def response_to_dict(r: ChatResponse) -> dict[str, Any]:
         "reasoning": r.reasoning,
         "ttft": r.ttft,
         "latency": r.latency,
+        "cost": None if r.cost is None else str(r.cost),
     }
 
 
@@ -104,6 +104,22 @@ def _opt_float(d: dict[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CorruptEntryError(f"field {name!r} is not a number")
     return float(value)
+
+
+def _opt_decimal(d: dict[str, Any], name: str) -> Decimal | None:
+    """A dollar figure kept as a string (exact); absent in entries written before it was."""
+    value = d.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CorruptEntryError(f"field {name!r} is not a decimal string")
+    try:
+        out = Decimal(value)
+    except InvalidOperation:
+        raise CorruptEntryError(f"field {name!r} is not a decimal") from None
+    if not out.is_finite() or out < 0:
+        raise CorruptEntryError(f"field {name!r} is not a non-negative amount")
+    return out
 
 
 def response_from_dict(d: Any) -> ChatResponse:
@@ -136,6 +152,7 @@ def response_from_dict(d: Any) -> ChatResponse:
         reasoning=_get(d, "reasoning", str, type(None)),
         ttft=_opt_float(d, "ttft"),
         latency=_opt_float(d, "latency"),
+        cost=_opt_decimal(d, "cost"),
     )
 
 

@@ -1,8 +1,10 @@
 """The cache as a layer: answer deterministic requests from a backend, store complete answers.
 
 Only requests that :func:`~llmkit.cache.key.is_cacheable` (temperature 0, or opted in) are
-looked up; only complete, successful answers are stored (a finish reason other than
-``content_filter``, not degraded, not itself from the cache). A hit comes back with
+looked up; only complete, successful answers are stored: finished (``stop`` or
+``tool_calls``; not cut at ``length``, not ``content_filter``), no refusal, not degraded, not
+itself from the cache. ``store_incomplete=True`` also stores truncated answers and refusals
+(content-filtered ones never). A hit comes back with
 ``cached=True`` and the lookup's own latency. Entries stay readable ``stale_ttl`` seconds after
 they go stale, for :class:`StaleCache` to serve when every provider fails.
 
@@ -10,11 +12,21 @@ A broken backend never breaks a call: its errors are logged (no content, no secr
 in ``stats.errors`` and the call goes on uncached. A corrupt entry is logged, counted, deleted,
 and replaced by the next answer.
 
+A slow backend never holds a call past its deadline: a cache is an optimisation, so each
+lookup gets at most ``timeout`` seconds and at most half the call's time left, each write at
+most ``timeout`` and the time left. A lookup past its budget counts as a miss, a write past it
+is skipped; both are counted in ``stats.timeouts`` and show in telemetry as
+``llmkit.cache.status`` ``"timeout"`` / ``"write_timeout"``. A backend bounds a sync call
+itself when its methods take ``timeout=`` (SQLite: its busy timeout; Redis: a worker thread).
+
+Under an async client the event loop is never blocked: a backend with ``aget``/``aset``/
+``adelete`` coroutines (Redis: ``redis.asyncio``) is awaited, any other blocking backend
+(SQLite) runs in a worker thread, and only a backend that declares ``blocking = False``
+(:class:`~llmkit.cache.memory.MemoryCache`) is called inline; each under ``asyncio.timeout``
+of its budget.
+
 A cache hit for ``Client.stream`` is delivered as a completed stream by the client; a miss
 is stored when the delivered stream ends cleanly.
-
-Backends are sync; under an async client the layer calls them inline (a local SQLite read or
-a loopback Redis round trip is far shorter than any LLM call).
 
 Telemetry: the layer reports a :class:`CacheOutcome`; its columns are ``llmkit.cache.status``
 and ``llmkit.cache_hit`` (True on a hit, else None).
@@ -22,21 +34,18 @@ and ``llmkit.cache_hit`` (True on a hit, else None).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from llmkit.cache.entry import (
-    CacheBackend,
-    CacheUnavailableError,
-    CorruptEntryError,
-    Entry,
-    decode_entry,
-    encode_entry,
-)
+from llmkit.cache.entry import CacheBackend, Entry, decode_entry, encode_entry
 from llmkit.cache.key import cache_key, is_cacheable
 from llmkit.cache.stats import CacheStats, Pricer, StatsRecorder
-from llmkit.clock import Clock
+from llmkit.clock import Clock, SystemClock
+from llmkit.errors import CacheUnavailableError, CorruptEntryError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
@@ -47,7 +56,8 @@ __all__ = ["CacheLayer", "CacheOutcome", "StaleCache", "replay_stream"]
 @dataclass(frozen=True, slots=True)
 class CacheOutcome:
     """What the cache did for one call: ``hit``, ``miss``, ``store`` (a miss whose answer was
-    stored) or ``skip`` (not cacheable)."""
+    stored), ``skip`` (not cacheable), ``timeout`` (the lookup ran out of its budget: a miss)
+    or ``write_timeout`` (the answer was not stored: the write ran out of its budget)."""
 
     status: str
 
@@ -60,7 +70,10 @@ register_columns(
 
 log = logging.getLogger("llmkit.cache")
 
-_UNCACHEABLE_FINISH = frozenset({"content_filter"})
+_COMPLETE_FINISH = frozenset({"stop", "tool_calls"})
+_NEVER_STORED_FINISH = frozenset({"content_filter"})
+_TIMEOUT = object()
+"""What a backend operation that ran out of its budget returns inside the layer."""
 
 
 @dataclass(slots=True)
@@ -74,8 +87,20 @@ class CacheLayer:
     """Cache non-deterministic requests too (otherwise only temperature 0 or tag cache=on)."""
     pricer: Pricer | None = None
     stats_recorder: StatsRecorder = field(default_factory=StatsRecorder)
+    timeout: float = 1.0
+    """Most seconds one backend operation may take (see the module docstring)."""
+    store_incomplete: bool = False
+    """Also store answers cut at ``length`` and refusals (off: a retry may well finish them)."""
+    _timed: bool = field(default=False, init=False, repr=False)
+    _pending: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        try:
+            self._timed = "timeout" in inspect.signature(self.backend.get).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            self._timed = False
         if self.ttl is not None and self.ttl <= 0:
             raise ValueError("ttl must be > 0 or None")
         if self.stale_ttl < 0:
@@ -98,40 +123,129 @@ class CacheLayer:
         except TypeError:
             return None
 
-    def lookup(self, key: str) -> Entry | None:
-        """The entry under ``key`` (fresh or stale), or None; corrupt entries are dropped."""
-        try:
-            raw = self.backend.get(key)
-        except CacheUnavailableError as exc:
-            self._backend_failed("read", exc)
+    def lookup(self, key: str, *, timeout: float | None = None) -> Entry | None:
+        """The entry under ``key`` (fresh or stale), or None; corrupt entries are dropped.
+        ``timeout``: seconds the backend may take (default ``self.timeout``); past it, None."""
+        raw = self._run("read", "get", (key,), self._limit(timeout))
+        return None if raw is _TIMEOUT else self._decode(key, raw)
+
+    def store(
+        self, key: str, response: ChatResponse, clock: Clock, *, timeout: float | None = None
+    ) -> bool:
+        """Store a complete answer; False when it is not one, or the write failed or timed out."""
+        value = self._encode(key, response, clock)
+        if value is None:
+            return False
+        return self._stored(
+            self._run("write", "set", (key, value[0]), self._limit(timeout), ttl=value[1])
+        )
+
+    async def alookup(self, key: str, *, timeout: float | None = None) -> Entry | None:
+        """As :meth:`lookup`, without blocking the event loop."""
+        raw = await self._arun("read", "get", (key,), self._limit(timeout))
+        return None if raw is _TIMEOUT else await self._adecode(key, raw)
+
+    async def astore(
+        self, key: str, response: ChatResponse, clock: Clock, *, timeout: float | None = None
+    ) -> bool:
+        """As :meth:`store`, without blocking the event loop."""
+        value = self._encode(key, response, clock)
+        if value is None:
+            return False
+        done = await self._arun("write", "set", (key, value[0]), self._limit(timeout), ttl=value[1])
+        return self._stored(done)
+
+    # -- backend calls, bounded
+
+    def _limit(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def _encode(
+        self, key: str, response: ChatResponse, clock: Clock
+    ) -> tuple[bytes, float | None] | None:
+        if not _complete(response, incomplete_ok=self.store_incomplete):
             return None
-        if raw is None:
+        wall = clock.wall()
+        fresh_until = None if self.ttl is None else wall + self.ttl
+        keep = None if self.ttl is None else self.ttl + self.stale_ttl
+        entry = Entry(key, response.with_(cached=False, degraded=None), wall, fresh_until)
+        return encode_entry(entry), keep
+
+    def _stored(self, done: object) -> bool:
+        if done is _TIMEOUT or done is False:
+            return False
+        self.stats_recorder.store()
+        return True
+
+    def _decode(self, key: str, raw: object) -> Entry | None:
+        if not isinstance(raw, bytes):
             return None
         try:
             return decode_entry(raw, key=key)
         except CorruptEntryError as exc:
             log.warning("ignoring corrupt cache entry %s… (%s)", key[:12], exc.message)
             self.stats_recorder.corrupt()
-            try:
-                self.backend.delete(key)
-            except CacheUnavailableError as del_exc:
-                self._backend_failed("delete", del_exc)
+            self._run("delete", "delete", (key,), self.timeout)
             return None
 
-    def store(self, key: str, response: ChatResponse, clock: Clock) -> bool:
-        if not _complete(response):
-            return False
-        wall = clock.wall()
-        fresh_until = None if self.ttl is None else wall + self.ttl
-        keep = None if self.ttl is None else self.ttl + self.stale_ttl
-        entry = Entry(key, response.with_(cached=False, degraded=None), wall, fresh_until)
+    async def _adecode(self, key: str, raw: object) -> Entry | None:
+        if not isinstance(raw, bytes):
+            return None
         try:
-            self.backend.set(key, encode_entry(entry), ttl=keep)
+            return decode_entry(raw, key=key)
+        except CorruptEntryError as exc:
+            log.warning("ignoring corrupt cache entry %s… (%s)", key[:12], exc.message)
+            self.stats_recorder.corrupt()
+            await self._arun("delete", "delete", (key,), self.timeout)
+            return None
+
+    def _run(self, what: str, op: str, args: tuple[Any, ...], budget: float, **kw: Any) -> Any:
+        """``backend.<op>(*args)`` within ``budget`` seconds: its result, False when it
+        failed, or ``_TIMEOUT``."""
+        if budget <= 0:
+            return self._timed_out(what, budget)
+        if self._timed:
+            kw["timeout"] = budget
+        try:
+            out = getattr(self.backend, op)(*args, **kw)
         except CacheUnavailableError as exc:
-            self._backend_failed("write", exc)
+            if isinstance(exc.__cause__, TimeoutError):
+                return self._timed_out(what, budget)
+            self._backend_failed(what, exc)
             return False
-        self.stats_recorder.store()
-        return True
+        return True if out is None and op != "get" else out
+
+    async def _arun(
+        self, what: str, op: str, args: tuple[Any, ...], budget: float, **kw: Any
+    ) -> Any:
+        """As :meth:`_run`, never blocking the loop (see the module docstring)."""
+        if budget <= 0:
+            return self._timed_out(what, budget)
+        backend = self.backend
+        native: Callable[..., Awaitable[Any]] | None = getattr(backend, "a" + op, None)
+        try:
+            async with asyncio.timeout(budget):
+                if native is not None:
+                    out = await native(*args, **kw)
+                elif getattr(backend, "blocking", True):
+                    if self._timed:
+                        kw["timeout"] = budget
+                    out = await asyncio.to_thread(getattr(backend, op), *args, **kw)
+                else:
+                    out = getattr(backend, op)(*args, **kw)
+        except TimeoutError:
+            return self._timed_out(what, budget)
+        except CacheUnavailableError as exc:
+            if isinstance(exc.__cause__, TimeoutError):
+                return self._timed_out(what, budget)
+            self._backend_failed(what, exc)
+            return False
+        return True if out is None and op != "get" else out
+
+    def _timed_out(self, what: str, budget: float) -> object:
+        log.warning("cache %s took more than its %.3gs, continuing without it", what, budget)
+        self.stats_recorder.timeout()
+        return _TIMEOUT
 
     def _backend_failed(self, what: str, exc: CacheUnavailableError) -> None:
         log.warning("cache %s failed, continuing without cache: %s", what, exc.message)
@@ -139,70 +253,149 @@ class CacheLayer:
 
     # -- the layer
 
-    def _before(
-        self, request: ChatRequest, ctx: CallContext
-    ) -> tuple[str | None, ChatResponse | None]:
+    def _budget(self, ctx: CallContext, *, read: bool) -> float:
+        """A backend operation's seconds: ``timeout``, cut to the call's time left (half of
+        it for a lookup, which the call still needs after). Virtual seconds are not the
+        backend's, so on another clock only ``timeout`` applies."""
+        remaining = ctx.remaining()
+        if remaining is None or type(ctx.clock) is not SystemClock:
+            return self.timeout
+        return min(self.timeout, remaining / 2 if read else remaining)
+
+    def _key(self, request: ChatRequest, ctx: CallContext) -> str | None:
         key = self.key(request, ctx.provider)
         if key is None:
             self.stats_recorder.skip()
             ctx.report(CacheOutcome("skip"))
-            return None, None
-        started = ctx.clock.now()
-        entry = self.lookup(key)
+        return key
+
+    def _found(
+        self, key: str, raw: object, entry: Entry | None, ctx: CallContext, started: float
+    ) -> ChatResponse | None:
+        if raw is _TIMEOUT:
+            self.stats_recorder.miss()
+            ctx.report(CacheOutcome("timeout"))
+            return None
         if entry is None or not entry.is_fresh(ctx.clock.wall()):
             self.stats_recorder.miss()
             ctx.report(CacheOutcome("miss"))
-            return key, None
+            return None
         self.stats_recorder.hit(entry.response)
         ctx.report(CacheOutcome("hit"))
-        return key, entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
+        return entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
-    def _after(
-        self, key: str | None, response: ChatResponse, ctx: CallContext, started: float
-    ) -> ChatResponse:
+    def _before(
+        self, request: ChatRequest, ctx: CallContext
+    ) -> tuple[str | None, ChatResponse | None]:
+        key = self._key(request, ctx)
         if key is None:
-            return response
-        if ctx.stream is not None:
-            # A delivered stream: the response is a placeholder; store the answer at its end.
-            clock = ctx.clock
+            return None, None
+        started = ctx.clock.now()
+        raw = self._run("read", "get", (key,), self._budget(ctx, read=True))
+        entry = None if raw is _TIMEOUT else self._decode(key, raw)
+        return key, self._found(key, raw, entry, ctx, started)
 
-            def at_end(final: ChatResponse | None, error: BaseException | None) -> None:
-                if final is not None and error is None:
-                    self.store(key, final, clock)
+    async def _abefore(
+        self, request: ChatRequest, ctx: CallContext
+    ) -> tuple[str | None, ChatResponse | None]:
+        key = self._key(request, ctx)
+        if key is None:
+            return None, None
+        started = ctx.clock.now()
+        raw = await self._arun("read", "get", (key,), self._budget(ctx, read=True))
+        entry = None if raw is _TIMEOUT else await self._adecode(key, raw)
+        return key, self._found(key, raw, entry, ctx, started)
 
-            ctx.at_stream_end(at_end)
-        else:
-            stored = response
-            if stored.latency is None:  # the client sets it above the layers; measure here
-                stored = stored.with_(latency=ctx.clock.now() - started)
-            if self.store(key, stored, ctx.clock):
-                ctx.report(CacheOutcome("store"))
+    def _to_store(self, response: ChatResponse, ctx: CallContext, started: float) -> ChatResponse:
+        if response.latency is None:  # the client sets it above the layers; measure here
+            return response.with_(latency=ctx.clock.now() - started)
         return response
+
+    def _stored_note(self, done: object, ctx: CallContext) -> None:
+        if done is _TIMEOUT:
+            ctx.report(CacheOutcome("write_timeout"))
+        elif done is not False and ctx.outcome(CacheOutcome) == CacheOutcome("miss"):
+            ctx.report(CacheOutcome("store"))
+
+    def _write(self, key: str, response: ChatResponse, ctx: CallContext) -> None:
+        value = self._encode(key, response, ctx.clock)
+        if value is None:
+            return
+        budget = self._budget(ctx, read=False)
+        done = self._run("write", "set", (key, value[0]), budget, ttl=value[1])
+        if self._stored(done) or done is _TIMEOUT:
+            self._stored_note(done, ctx)
+
+    async def _awrite(self, key: str, response: ChatResponse, ctx: CallContext) -> None:
+        value = self._encode(key, response, ctx.clock)
+        if value is None:
+            return
+        budget = self._budget(ctx, read=False)
+        done = await self._arun("write", "set", (key, value[0]), budget, ttl=value[1])
+        if self._stored(done) or done is _TIMEOUT:
+            self._stored_note(done, ctx)
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
         key, hit = self._before(request, ctx)
         if hit is not None:
             return hit
         started = ctx.clock.now()
-        return self._after(key, next(request, ctx), ctx, started)
+        response = next(request, ctx)
+        if key is None:
+            return response
+        if ctx.stream is not None:
+            # A delivered stream: the response is a placeholder; store the answer at its end.
+            def at_end(final: ChatResponse | None, error: BaseException | None) -> None:
+                if final is not None and error is None:
+                    self._write(key, final, ctx)
+
+            ctx.at_stream_end(at_end)
+        else:
+            self._write(key, self._to_store(response, ctx, started), ctx)
+        return response
 
     async def ahandle(
         self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
     ) -> ChatResponse:
-        key, hit = self._before(request, ctx)
+        key, hit = await self._abefore(request, ctx)
         if hit is not None:
             return hit
         started = ctx.clock.now()
-        return self._after(key, await next(request, ctx), ctx, started)
+        response = await next(request, ctx)
+        if key is None:
+            return response
+        if ctx.stream is not None:
+            # The stream ends in a sync callback: the write runs as a task of its own.
+            def at_end(final: ChatResponse | None, error: BaseException | None) -> None:
+                if final is None or error is not None:
+                    return
+                if not getattr(self.backend, "blocking", True):
+                    self._write(key, final, ctx)
+                    return
+                task = asyncio.get_running_loop().create_task(self._awrite(key, final, ctx))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+            ctx.at_stream_end(at_end)
+        else:
+            await self._awrite(key, self._to_store(response, ctx, started), ctx)
+        return response
+
+    async def drain(self) -> None:
+        """Wait for the writes of async streams that have ended (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
-def _complete(response: ChatResponse) -> bool:
-    return (
-        response.finish_reason is not None
-        and response.finish_reason not in _UNCACHEABLE_FINISH
-        and response.degraded is None
-        and not response.cached
-    )
+def _complete(response: ChatResponse, *, incomplete_ok: bool = False) -> bool:
+    finish = response.finish_reason
+    if finish is None or finish in _NEVER_STORED_FINISH or response.degraded is not None:
+        return False
+    if response.cached:
+        return False
+    if incomplete_ok:
+        return True
+    return finish in _COMPLETE_FINISH and response.refusal is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ __all__ = ["MemoryCache"]
 class MemoryCache:
     """At most ``max_entries`` values; the least recently used goes first. Thread-safe."""
 
+    blocking = False
+    """Never waits on I/O: an async cache layer calls it inline, not in a worker thread."""
+
     def __init__(self, max_entries: int = 1024, *, clock: Clock = system_clock) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be >= 1")

@@ -3,6 +3,12 @@
 WAL mode lets readers run while one writer writes, across threads and processes. Each thread
 gets its own connection (sqlite3 connections are not meant to be shared); a busy timeout makes
 concurrent writers wait instead of failing. Expiry uses the injected clock's wall time.
+
+``get``/``set``/``delete`` take ``timeout=`` (seconds): the busy timeout of that one
+operation, so a write lock held elsewhere (another process in a long transaction) costs a call
+at most that long; past it they raise ``CacheUnavailableError`` caused by ``TimeoutError``,
+which the cache layer counts as a miss or a skipped write. An async cache layer runs these
+methods in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from llmkit.cache.entry import CacheUnavailableError
 from llmkit.clock import Clock, system_clock
+from llmkit.errors import CacheUnavailableError
 
 __all__ = ["SQLiteCache"]
 
@@ -76,15 +82,22 @@ class SQLiteCache:
             self._all.append(conn)
         return conn
 
-    def get(self, key: str) -> bytes | None:
+    def _timed(self, timeout: float | None) -> sqlite3.Connection:
+        """This thread's connection, its busy timeout set for the next operation."""
+        conn = self._conn()
+        wait = self.busy_timeout if timeout is None else min(timeout, self.busy_timeout)
+        conn.execute(f"PRAGMA busy_timeout = {max(0, round(wait * 1000))}")
+        return conn
+
+    def get(self, key: str, *, timeout: float | None = None) -> bytes | None:
         try:
             row = (
-                self._conn()
+                self._timed(timeout)
                 .execute("SELECT value, expires_at FROM llmkit_cache WHERE key = ?", (key,))
                 .fetchone()
             )
         except sqlite3.Error as exc:
-            raise CacheUnavailableError(f"SQLite cache read failed: {exc}") from exc
+            raise _failed("read", exc) from _cause(exc)
         if row is None:
             return None
         value, expires = row
@@ -92,11 +105,13 @@ class SQLiteCache:
             return None  # left for the next purge; a concurrent writer may be replacing it
         return bytes(value) if not isinstance(value, bytes) else value
 
-    def set(self, key: str, value: bytes, *, ttl: float | None) -> None:
+    def set(
+        self, key: str, value: bytes, *, ttl: float | None, timeout: float | None = None
+    ) -> None:
         now = self.clock.wall()
         expires = None if ttl is None else now + ttl
         try:
-            conn = self._conn()
+            conn = self._timed(timeout)
             conn.execute(
                 "INSERT INTO llmkit_cache (key, value, stored_at, expires_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
@@ -109,12 +124,12 @@ class SQLiteCache:
             if purge:
                 self.purge()
         except sqlite3.Error as exc:
-            raise CacheUnavailableError(f"SQLite cache write failed: {exc}") from exc
+            raise _failed("write", exc) from _cause(exc)
 
     def purge(self) -> int:
         """Delete expired entries and trim to ``max_entries``; returns how many went."""
         try:
-            conn = self._conn()
+            conn = self._conn()  # within set: that write's busy timeout still applies
             n = conn.execute(
                 "DELETE FROM llmkit_cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 (self.clock.wall(),),
@@ -129,11 +144,11 @@ class SQLiteCache:
             raise CacheUnavailableError(f"SQLite cache purge failed: {exc}") from exc
         return n
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, timeout: float | None = None) -> None:
         try:
-            self._conn().execute("DELETE FROM llmkit_cache WHERE key = ?", (key,))
+            self._timed(timeout).execute("DELETE FROM llmkit_cache WHERE key = ?", (key,))
         except sqlite3.Error as exc:
-            raise CacheUnavailableError(f"SQLite cache delete failed: {exc}") from exc
+            raise _failed("delete", exc) from _cause(exc)
 
     def clear(self) -> None:
         try:
@@ -158,3 +173,17 @@ class SQLiteCache:
 
     def __repr__(self) -> str:
         return f"SQLiteCache({str(self.path)!r})"
+
+
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _cause(exc: sqlite3.Error) -> BaseException:
+    """A busy database ran out of its busy timeout: a TimeoutError; anything else itself."""
+    if getattr(exc, "sqlite_errorcode", None) in _BUSY or "locked" in str(exc):
+        return TimeoutError(f"SQLite database busy ({exc})")
+    return exc
+
+
+def _failed(what: str, exc: sqlite3.Error) -> CacheUnavailableError:
+    return CacheUnavailableError(f"SQLite cache {what} failed: {exc}")

@@ -30,6 +30,8 @@ class CacheStats:
     """Entries that could not be decoded (ignored, logged, replaced)."""
     errors: int = 0
     """Backend failures (the call went on without the cache)."""
+    timeouts: int = 0
+    """Backend operations past their budget (a lookup counted as a miss, a write skipped)."""
     tokens_saved: int = 0
     latency_saved: float = 0.0
     """Sum of the original latencies of the answers served from cache (seconds)."""
@@ -93,3 +95,6 @@ class StatsRecorder:
 
     def error(self) -> None:
         self._bump("errors")
+
+    def timeout(self) -> None:
+        self._bump("timeouts")

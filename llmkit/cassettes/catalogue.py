@@ -10,11 +10,13 @@ writes sorted, port-free, deterministic YAML. ``--in-process`` gives the same by
 socket (only ``provenance.transport`` differs).
 
 Groups: ``openai`` (Chat Completions), ``openai-responses``, ``anthropic``, ``openrouter``,
-and ``mixed`` (the fallback pair and the day of traffic, which use two providers).
+``mixed`` (the fallback pair and the day of traffic, which use two providers) and
+``openai-media`` (the Images API and a create → poll → download generation job).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,7 +58,9 @@ PROVIDERS: Final[dict[str, Route]] = {
         "anthropic/claude-sonnet-4.5",
     ),
 }
-GROUPS: Final = (*PROVIDERS, "mixed")
+MEDIA: Final = Route("openai", "images", "http://127.0.0.1/v1", "gpt-image-1", "gpt-image-1")
+"""The ``openai-media`` group: the Images API and the generation-job API."""
+GROUPS: Final = (*PROVIDERS, "mixed", "openai-media")
 
 Workload = Callable[[Route, random.Random], list[Arrival]]
 
@@ -179,7 +183,7 @@ def _sc(name: str) -> Scenario:
 #   is a plain ``api_error`` "Service Unavailable", which ``5xx-burst`` already covers.
 # - ``fallback-pair`` and ``day-of-traffic`` use two providers, so they live in ``mixed``.
 
-CATALOGUE: Final[tuple[Entry, ...]] = (
+_CHAT_ENTRIES: Final[tuple[Entry, ...]] = (
     Entry("success", "Two plain calls, a fast and a slow model.", _sc("healthy"), _success),
     Entry("stream-success", "One streamed call.", _sc("healthy"), _one(stream=True)),
     Entry(
@@ -221,6 +225,20 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
         "Anthropic 400 'credit balance is too low'.",
         _sc("insufficient-quota"),
         _one(),
+    ),
+    Entry(
+        "billing-error",
+        "Out of credit as Anthropic's billing_error type (400, x-should-retry: false).",
+        _sc("billing-error"),
+        _one(),
+        groups=("anthropic",),
+    ),
+    Entry(
+        "500-no-retry",
+        "A 500 whose x-should-retry: false says not to retry it (as Anthropic sends at times).",
+        _sc("500-no-retry"),
+        _one(),
+        groups=("anthropic",),
     ),
     Entry(
         "context-length",
@@ -321,6 +339,62 @@ CATALOGUE: Final[tuple[Entry, ...]] = (
         timeout=20.0,
     ),
 )
+
+
+def _images(route: Route, rng: random.Random) -> list[Arrival]:
+    """An image, then a prompt the provider's moderation refuses."""
+
+    def req(prompt: str) -> ChatRequest:
+        extra = {"size": "256x256", "output_format": "png"}
+        return ChatRequest(model="gpt-image-1", messages=(Message("user", prompt),), extra=extra)
+
+    return [
+        Arrival(0.0, route.provider, req("A lighthouse at dawn, paper cut-out style."), "images"),
+        Arrival(5.0, route.provider, req("[refuse] A scene the moderation blocks."), "images"),
+    ]
+
+
+def _video_job(route: Route, rng: random.Random) -> list[Arrival]:
+    """create → poll until completed → download, one generation job (its id comes from the
+    idempotency key, so the workload can name it before it exists)."""
+    from llmkit.providers.video_jobs import VideoJobsAdapter  # noqa: PLC0415
+
+    key = "shot-0001.generate"
+    prompt = "A paper boat drifting past a lighthouse."
+    job_id = "vid_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+    def req(op: str, **kw: Any) -> ChatRequest:
+        return VideoJobsAdapter.request(op, model="grok-imagine-video", prompt=prompt, **kw)
+
+    calls = [
+        Arrival(
+            0.0, route.provider, req("create", idempotency_key=key, size="128x96"), "video-jobs"
+        )
+    ]
+    for t in (0.5, 1.5, 2.5):
+        calls.append(Arrival(t, route.provider, req("retrieve", job_id=job_id), "video-jobs"))
+    calls.append(Arrival(3.0, route.provider, req("content", job_id=job_id), "video-jobs"))
+    return calls
+
+
+_MEDIA_ENTRIES = (
+    Entry(
+        "image-generation",
+        "OpenAI Images API: one image (b64_json, usage) and one moderation refusal.",
+        _sc("healthy"),
+        _images,
+        groups=("openai-media",),
+    ),
+    Entry(
+        "video-job",
+        "A generation job: create (idempotency key), poll queued → in_progress → completed, "
+        "download the animated GIF.",
+        _sc("healthy"),
+        _video_job,
+        groups=("openai-media",),
+    ),
+)
+CATALOGUE: Final[tuple[Entry, ...]] = (*_CHAT_ENTRIES, *_MEDIA_ENTRIES)
 
 
 def entries(group: str | None = None) -> Iterator[tuple[Entry, str]]:

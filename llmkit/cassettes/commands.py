@@ -133,7 +133,9 @@ def add_record(subparsers: Any) -> None:
         "scenario", nargs="?", metavar="SCENARIO", help="catalogue entry or simulator scenario"
     )
     p.add_argument(
-        "--provider", default=None, help="openai, openai-responses, anthropic, openrouter or mixed"
+        "--provider",
+        default=None,
+        help="openai, openai-responses, anthropic, openrouter, mixed or openai-media",
     )
     p.add_argument("--out", default=None, help="cassette path (default cassettes/<provider>/...)")
     p.add_argument("--seed", type=int, default=None, help="override the entry's seed")
@@ -167,10 +169,12 @@ def add_record(subparsers: Any) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
     from llmkit.cassettes.runner import replay_cassette  # noqa: PLC0415
     from llmkit.cassettes.serializer import load_cassette  # noqa: PLC0415
+    from llmkit.errors import CassetteError  # noqa: PLC0415
 
+    if _is_plain_vcrpy(args.cassette):
+        return _replay_plain(args)
     try:
         total = len(load_cassette(args.cassette).meta.calls)
         with _bar(total, "replaying") as bar:
@@ -183,6 +187,59 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict(), sort_keys=True))
     else:
         print("\n".join(summary.lines()))
+    return 0
+
+
+def _is_plain_vcrpy(path: str) -> bool:
+    """A readable cassette without llmkit's section (recorded by vcrpy or another library)."""
+    import yaml  # noqa: PLC0415
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # the normal path reports it as a typed error
+    return (
+        isinstance(doc, dict)
+        and "llmkit" not in doc
+        and isinstance(doc.get("interactions", doc.get("http_interactions")), list)
+    )
+
+
+def _replay_plain(args: argparse.Namespace) -> int:
+    """A plain vcrpy cassette holds attempts but not the logical calls and timing that a policy
+    replay re-sends, so each recorded interaction is played through llmkit's parsers."""
+    from llmkit.inspection import inspect_path  # noqa: PLC0415
+
+    rows = list(inspect_path(args.cassette))
+    ok = sum(r.status is not None and r.status < 400 and r.kind is None for r in rows)
+    kinds: dict[str, int] = {}
+    for r in rows:
+        if r.kind is not None:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "cassette": Path(args.cassette).name,
+                    "format": "vcrpy",
+                    "interactions": [r.to_dict() for r in rows],
+                    "ok": ok,
+                    "errors": kinds,
+                },
+                sort_keys=True,
+            )
+        )
+        return 0
+    print(
+        f"{Path(args.cassette).name}: a plain vcrpy cassette ({len(rows)} interactions, no "
+        "llmkit: section), so each recorded response is read as llmkit classifies it; "
+        "--policy needs the calls and timeline an llmkit recording keeps"
+    )
+    for r in rows:
+        what = r.error or r.kind or f"ok, {r.input_tokens} in / {r.output_tokens} out tokens"
+        extra = "" if r.retryable is None else f" (retryable={r.retryable})"
+        print(f"  #{r.index} {r.provider or '?'} {r.status}: {what}{extra}")
+    print(f"{ok} ok, errors: {kinds or 'none'}")
     return 0
 
 

@@ -63,7 +63,7 @@ from llmkit.cassettes.timeline import (
     ResponseStep,
     Step,
 )
-from llmkit.cassettes.vcrconf import make_vcr
+from llmkit.cassettes.vcrconf import use_cassette
 from llmkit.clock import Clock, system_clock
 from llmkit.sim.vtime import TIME_HEADER, Schedule, parse_schedule
 
@@ -374,7 +374,7 @@ class Recorder:
         os.close(fd)
         os.unlink(tmp)  # vcrpy must see no file (it would try to load an empty one)
         self._tmp = Path(tmp)
-        self._cm = make_vcr().use_cassette(tmp, record_mode="all")
+        self._cm = use_cassette(tmp, record_mode="all")
         self._cassette = self._cm.__enter__()
         if not hasattr(self._cassette, "get_metadata"):  # vcrpy < 9 cannot store our section
             self._cm.__exit__(None, None, None)

@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from llmkit.cassettes.errors import CassetteMismatchError, UnplayedInteractionsError
 from llmkit.cassettes.matching import model_of, request_key
 from llmkit.cassettes.serializer import LoadedCassette, load_cassette
 from llmkit.cassettes.timeline import CassetteMeta, FaultStep, ResponseStep, Step
-from llmkit.cassettes.vcrconf import make_vcr
+from llmkit.cassettes.vcrconf import use_cassette
 from llmkit.clock import Clock, system_clock
+from llmkit.errors import CassetteMismatchError, UnplayedInteractionsError
 
 __all__ = ["AsyncReplayTransport", "ReplayTransport", "Replayer", "replay"]
 
@@ -250,8 +250,11 @@ class Replayer:
         return self._plan.unplayed()
 
     def __enter__(self) -> Replayer:
-        self._cm = make_vcr().use_cassette(
-            str(self.path), record_mode="none", allow_playback_repeats=False
+        self._cm = use_cassette(
+            str(self.path),
+            interactions=self.loaded.interactions,  # parsed once, by load_cassette
+            record_mode="none",
+            allow_playback_repeats=False,
         )
         self._vcr_cassette = self._cm.__enter__()
         return self

@@ -322,8 +322,10 @@ def _call(data: Any, i: int) -> RecordedCall:
     t_s = _num(d, "t_s", where)
     assert t_s is not None
     api = d.get("api", "chat")
-    if api not in ("chat", "responses", "messages"):
-        raise TimelineFormatError(f"{where}.api must be chat, responses or messages")
+    if api not in ("chat", "responses", "messages", "images", "video-jobs"):
+        raise TimelineFormatError(
+            f"{where}.api must be chat, responses, messages, images or video-jobs"
+        )
     return RecordedCall(
         t_s, _str(d, "provider", where), _mapping(d.get("request"), f"{where}.request"), api
     )

@@ -24,7 +24,8 @@ KNOWN_PROVIDERS: tuple[str, ...] = (
 )
 """``compatible``/``openai-compatible``: any server speaking OpenAI Chat Completions."""
 
-_APIS = ("chat", "responses", "messages")
+_APIS = ("chat", "responses", "messages", "images", "video-jobs")
+"""``images``: OpenAI's Images API; ``video-jobs``: the create → poll → download job API."""
 
 
 def adapter_for(provider: str, *, path: str = "", api: str | None = None) -> Adapter:
@@ -41,7 +42,17 @@ def adapter_for(provider: str, *, path: str = "", api: str | None = None) -> Ada
         raise ValueError(f"unknown api {api!r}; known: {', '.join(_APIS)}")
     if api is None:
         api = "responses" if path.rstrip("/").endswith("/responses") else "chat"
+    if api in ("images", "video-jobs"):
+        return _media(name, api)
     return _build(name, api == "responses")
+
+
+@functools.cache
+def _media(name: str, api: str) -> Adapter:
+    from llmkit.providers.openai_images import OpenAIImagesAdapter  # noqa: PLC0415
+    from llmkit.providers.video_jobs import VideoJobsAdapter  # noqa: PLC0415
+
+    return OpenAIImagesAdapter(name) if api == "images" else VideoJobsAdapter(name)
 
 
 @functools.cache

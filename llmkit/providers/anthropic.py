@@ -39,6 +39,7 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    readable_message,
 )
 from llmkit.providers.base import (
     error_for_status,
@@ -109,8 +110,10 @@ class AnthropicAdapter:
     def build_request(
         self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
     ) -> httpx.Request:
-        base = base_url.rstrip("/")
+        base, mark, query = base_url.partition("?")  # a query string stays at the end
+        base = base.rstrip("/")
         url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+        url += mark + query
         system, turns = _wire_messages(request.messages)
         body: dict[str, Any] = {
             "model": request.model,
@@ -584,4 +587,4 @@ def _snippet(response: httpx.Response) -> str:
         text = response.content.decode("utf-8", errors="replace").strip()
     except httpx.ResponseNotRead:
         return ""
-    return " ".join(text.split())[:200]
+    return " ".join(readable_message(text).split())[:200]

@@ -27,6 +27,7 @@ from llmkit.clock import Clock, system_clock
 from llmkit.sim.faults import Fault
 from llmkit.sim.gen import Call, complete, count_tokens
 from llmkit.sim.latency import Timing
+from llmkit.sim.media import Cut, MediaSim, is_media_path
 from llmkit.sim.ratelimit import RateLimiter
 from llmkit.sim.scenarios import Scenario, get_scenario
 from llmkit.sim.wire import anthropic, meta, openai, openrouter
@@ -138,7 +139,9 @@ _ERROR_FAULTS = frozenset(
     {
         Fault.RATE_LIMIT,
         Fault.INSUFFICIENT_QUOTA,
+        Fault.BILLING,
         Fault.SERVER_ERROR,
+        Fault.SERVER_ERROR_FINAL,
         Fault.BAD_GATEWAY,
         Fault.UNAVAILABLE,
         Fault.OVERLOADED,
@@ -243,6 +246,8 @@ class Simulator:
         self._limiters: dict[str, RateLimiter] = {}
         self._prefixes: dict[tuple[str, str, int, int], None] = {}
         """Prompt prefixes seen (provider, model, length, crc32): the prompt cache."""
+        self.media = MediaSim(self.scenario.seed)
+        """Images API and generation jobs: their state (jobs, idempotency keys) lives here."""
         self.outcomes: Counter[str] = Counter()
         """How many responses of each kind: ``"200"``, ``"429"``, ``"hang"``, ..."""
 
@@ -275,6 +280,8 @@ class Simulator:
             n = self._n
             self._n += 1
         t = self.clock.now() - self._t0
+        if wire is None and is_media_path(path):
+            return self._media(method, path, headers, body, n=n, t=t)
         sc = self.scenario
         rng = random.Random(sc.seed * 1_000_003 + n)
         if wire is None:
@@ -337,6 +344,52 @@ class Simulator:
         return self._reply(meta.input_tokens_reply(ctx, data))
 
     # ------------------------------------------------------------------------- internals
+
+    def _media(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, *, n: int, t: float
+    ) -> SimResponse:
+        """Images and generation jobs (:mod:`llmkit.sim.media`), under the same fault rules."""
+        sc = self.scenario
+        rng = random.Random(sc.seed * 1_000_003 + n)
+        ctx = Ctx("openai", rng, self.clock.wall())
+        if not _authorized(_OPENAI_CHAT, headers):
+            _OPENAI_CHAT.new_ids(ctx)
+            return self._reply(_OPENAI_CHAT.missing_auth(ctx))
+        rule = next((r for r in sc.faults if r.fires(n=n, t=t, provider="openai", rng=rng)), None)
+        fault = rule.pick(rng) if rule is not None else None
+        out = self.media.handle(
+            ctx,
+            method,
+            path,
+            headers,
+            body,
+            t=t,
+            fault=fault,
+            retry_after=rule.retry_after if rule is not None else None,
+        )
+        delay = 0.02 + 0.08 * rng.random()
+        if isinstance(out, Reply):
+            return self._reply(out, delay, fault)
+        if isinstance(out, Cut):
+            self._count("cut")
+            r = out.reply
+            head = (*r.headers, ("content-length", str(len(r.body))))
+            half = (Chunk(0.0, r.body[: len(r.body) // 2]),)
+            return SimResponse(
+                r.status, head, half, delay=delay, abort="reset", fault=Fault.TRUNCATE
+            )
+        self._count(str(out))
+        hang = rule.hang_seconds if rule is not None else 600.0
+        return SimResponse(
+            0,
+            (),
+            (),
+            delay=delay,
+            abort="hang" if out is Fault.HANG else "reset",
+            headers_sent=False,
+            hang_seconds=hang,
+            fault=out,
+        )
 
     def _count(self, outcome: str) -> None:
         with self._lock:

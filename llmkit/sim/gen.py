@@ -230,8 +230,44 @@ def _structured(schema: Mapping[str, Any], rng: random.Random, fail_rate: float)
     return text[: max(1, len(text) // 2)]  # cut short
 
 
+def _forced_tool(call: Call) -> ToolSpec | bool | None:
+    """What ``tool_choice`` asks for: a tool, True (any tool), False (none) or None (auto).
+
+    OpenAI chat/OpenRouter: ``"required"``, ``"none"``, ``{"type": "function", "function":
+    {"name": ...}}``; Responses: ``{"type": "function", "name": ...}``; Anthropic:
+    ``{"type": "any" | "tool" | "none" | "auto", "name": ...}``.
+    """
+    choice = call.raw.get("tool_choice")
+    if choice in ("required", "any"):
+        return True
+    if choice == "none":
+        return False
+    if not isinstance(choice, Mapping):
+        return None
+    kind = choice.get("type")
+    if kind == "any":
+        return True
+    if kind == "none":
+        return False
+    fn = choice.get("function")
+    name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
+    if kind in ("function", "tool") and isinstance(name, str):
+        return next((t for t in call.tools if t.name == name), None)
+    return None
+
+
 def _wanted_tool(call: Call, last_user: str) -> ToolSpec | None:
-    if not call.tools or call.last_is_tool_result:
+    if not call.tools:
+        return None
+    forced = _forced_tool(call)
+    if forced is False:
+        return None
+    if isinstance(forced, ToolSpec):
+        return forced
+    if forced is True:  # any tool: the one the prompt names, else the first
+        low = last_user.lower()
+        return next((t for t in call.tools if t.name.lower() in low), call.tools[0])
+    if call.last_is_tool_result:
         return None
     low = last_user.lower()
     for tool in call.tools:

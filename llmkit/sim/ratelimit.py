@@ -4,6 +4,14 @@ OpenAI and Anthropic both describe their limits as buckets that refill continuou
 ``remaining`` header is what is in the bucket now and ``reset`` is how long until it is full
 again. The simulator keeps one bucket for requests and one for tokens per provider; a request
 that does not fit is refused with 429 and a ``retry-after`` that is exactly long enough.
+
+Both providers also document that a per-minute limit may be enforced over shorter intervals
+(60,000 requests/min as 1,000 per second), so a burst well under the per-minute figure can be
+refused. That is opt-in here: ``RateLimits(burst_interval_s=1.0)`` adds a request bucket that
+holds only ``requests_per_minute * burst_interval_s / 60`` (at least 1) and refills at the same
+rate. It is enforced but not reported: the headers still describe the per-minute bucket, as
+the providers' do, so a client reading them cannot see it coming. Left unset (the default),
+only the per-minute buckets apply.
 """
 
 from __future__ import annotations
@@ -18,18 +26,22 @@ __all__ = ["Admission", "Bucket", "RateLimiter", "RateLimits", "format_duration"
 class RateLimits:
     requests_per_minute: int = 10_000
     tokens_per_minute: int = 2_000_000
+    burst_interval_s: float | None = None
+    """Also enforce the request limit over intervals this long (None: per minute only)."""
 
     def __post_init__(self) -> None:
         if self.requests_per_minute < 1 or self.tokens_per_minute < 1:
             raise ValueError("rate limits must be >= 1 per minute")
+        if self.burst_interval_s is not None and not 0 < self.burst_interval_s <= 60:
+            raise ValueError("burst_interval_s must be in (0, 60] seconds")
 
 
 class Bucket:
     __slots__ = ("_t", "capacity", "level", "rate")
 
-    def __init__(self, capacity: int, now: float) -> None:
+    def __init__(self, capacity: float, now: float, *, per_minute: float | None = None) -> None:
         self.capacity = float(capacity)
-        self.rate = capacity / 60.0
+        self.rate = (capacity if per_minute is None else per_minute) / 60.0
         self.level = float(capacity)
         self._t = now
 
@@ -68,22 +80,33 @@ class Admission:
 class RateLimiter:
     """Two buckets. Not thread-safe on its own; the simulator holds its lock around it."""
 
-    __slots__ = ("limits", "requests", "tokens")
+    __slots__ = ("burst", "limits", "requests", "tokens")
 
     def __init__(self, limits: RateLimits, now: float) -> None:
         self.limits = limits
-        self.requests = Bucket(limits.requests_per_minute, now)
+        rpm = limits.requests_per_minute
+        self.requests = Bucket(rpm, now)
         self.tokens = Bucket(limits.tokens_per_minute, now)
+        self.burst = (
+            None
+            if limits.burst_interval_s is None
+            else Bucket(max(1.0, rpm * limits.burst_interval_s / 60.0), now, per_minute=rpm)
+        )
 
     def admit(self, tokens: int, now: float) -> Admission:
-        r, t = self.requests, self.tokens
+        r, t, b = self.requests, self.tokens, self.burst
         r.refill(now)
         t.refill(now)
         wait_r, wait_t = r.wait_for(1), t.wait_for(tokens)
+        if b is not None:
+            b.refill(now)
+            wait_r = max(wait_r, b.wait_for(1))
         allowed = wait_r == 0 and wait_t == 0
         if allowed:
             r.level -= 1
             t.level -= tokens
+            if b is not None:
+                b.level -= 1
         exhausted = "" if allowed else ("requests" if wait_r >= wait_t else "tokens")
         return Admission(
             allowed=allowed,

@@ -143,6 +143,18 @@ for _s in (
         faults=_every(Fault.INSUFFICIENT_QUOTA),
     ),
     Scenario(
+        "billing-error",
+        "Every request: out of credit, as Anthropic's billing_error type (400); others as "
+        "insufficient-quota.",
+        faults=_every(Fault.BILLING),
+    ),
+    Scenario(
+        "500-no-retry",
+        "The first request gets a 500 that says not to retry (Anthropic x-should-retry: "
+        "false), then OK.",
+        faults=(FaultRule(Fault.SERVER_ERROR_FINAL, requests=(0, 1)),),
+    ),
+    Scenario(
         "context-length",
         "Every request is rejected as too long for the context window.",
         faults=_every(Fault.CONTEXT_LENGTH),

@@ -359,16 +359,19 @@ def error(ctx: Ctx, fault: Fault, *, tokens: int = 0) -> Reply:
         return Reply(529, _err(ctx, "overloaded_error", "Overloaded"), (*h, _should(True)))
     if fault is Fault.SERVER_ERROR or fault is Fault.MIDSTREAM_ERROR:
         return Reply(500, _err(ctx, "api_error", "Internal server error"), (*h, _should(True)))
+    if fault is Fault.SERVER_ERROR_FINAL:
+        return Reply(500, _err(ctx, "api_error", "Internal server error"), (*h, _should(False)))
     if fault is Fault.BAD_GATEWAY:
         return Reply(502, BAD_GATEWAY_HTML, (("content-type", "text/html"),))
     if fault is Fault.UNAVAILABLE:
         return Reply(503, _err(ctx, "api_error", "Service Unavailable"), (*h, _should(True)))
-    if fault is Fault.INSUFFICIENT_QUOTA:
+    if fault is Fault.INSUFFICIENT_QUOTA or fault is Fault.BILLING:
         msg = (
             "Your credit balance is too low to access the Anthropic API. Please go to "
             "Plans & Billing to upgrade or purchase credits."
         )
-        return Reply(400, _err(ctx, "invalid_request_error", msg), (*h, _should(False)))
+        etype = "billing_error" if fault is Fault.BILLING else "invalid_request_error"
+        return Reply(400, _err(ctx, etype, msg), (*h, _should(False)))
     if fault is Fault.CONTEXT_LENGTH:
         msg = f"prompt is too long: {max(tokens, 200001)} tokens > 200000 maximum"
         return Reply(400, _err(ctx, "invalid_request_error", msg), (*h, _should(False)))

@@ -538,14 +538,14 @@ def error(ctx: Ctx, fault: Fault, *, tokens: int = 0) -> Reply:
         return Reply(
             429, _err(msg, kind, "rate_limit_exceeded"), (*h, *_retry_headers(ctx.retry_after))
         )
-    if fault is Fault.INSUFFICIENT_QUOTA:
+    if fault is Fault.INSUFFICIENT_QUOTA or fault is Fault.BILLING:
         msg = (
             "You exceeded your current quota, please check your plan and billing details. "
             "For more information on this error, read the docs: "
             "https://platform.openai.com/docs/guides/error-codes/api-errors."
         )
         return Reply(429, _err(msg, "insufficient_quota", "insufficient_quota"), tuple(h))
-    if fault is Fault.SERVER_ERROR or fault is Fault.MIDSTREAM_ERROR:
+    if fault in (Fault.SERVER_ERROR, Fault.SERVER_ERROR_FINAL, Fault.MIDSTREAM_ERROR):
         msg = "The server had an error while processing your request. Sorry about that!"
         return Reply(500, _err(msg, "server_error", None), tuple(h))
     if fault is Fault.BAD_GATEWAY:

@@ -228,10 +228,10 @@ def error(ctx: Ctx, fault: Fault, *, tokens: int = 0) -> Reply:
             _err(429, "Provider returned error", {"provider_name": up, "raw": raw}),
             (*h, *extra),
         )
-    if fault is Fault.INSUFFICIENT_QUOTA:
+    if fault is Fault.INSUFFICIENT_QUOTA or fault is Fault.BILLING:
         msg = "Insufficient credits. Add more using https://openrouter.ai/settings/credits"
         return Reply(402, _err(402, msg), tuple(h))
-    if fault is Fault.SERVER_ERROR or fault is Fault.MIDSTREAM_ERROR:
+    if fault in (Fault.SERVER_ERROR, Fault.SERVER_ERROR_FINAL, Fault.MIDSTREAM_ERROR):
         return Reply(500, _err(500, "Internal Server Error"), tuple(h))
     if fault is Fault.BAD_GATEWAY:
         return Reply(
