@@ -63,6 +63,7 @@ from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTran
 from llmkit.types import (
     ChatRequest,
     ChatResponse,
+    ImagePart,
     Message,
     StreamEvent,
     Tool,
@@ -108,6 +109,7 @@ __all__ = [
     "HedgeBudget",
     "HedgeLayer",
     "HedgePolicy",
+    "ImagePart",
     "InvalidResponseError",
     "JSONLSink",
     "LLMError",

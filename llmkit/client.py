@@ -179,7 +179,7 @@ class _Core:
     ) -> None:
         if adapter is None:
             adapter = adapter_for(provider, api=api)
-        if adapter.name in ("compatible", "openai-compatible") and not base_url:
+        if not base_url and not adapter.default_base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
             api_key = APIKey(api_key)

@@ -55,7 +55,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
-from llmkit.providers.base import Adapter, StreamParser
+from llmkit.providers.base import Adapter, StreamParser, safe_headers
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder
 from llmkit.telemetry import AttemptRecord, error_fields, response_fields
@@ -321,7 +321,9 @@ class _StreamState:
         final = self._parser.finish(clean=clean)
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
-        self.response = final.with_(ttft=self.ttft, latency=latency)
+        self.response = final.with_(
+            ttft=self.ttft, latency=latency, headers=safe_headers(self._http.headers)
+        )
         return self.response
 
     def _map(self, exc: BaseException) -> LLMError | None:
@@ -793,7 +795,7 @@ def _parse(
     try:
         if not response.is_success:
             raise ep.adapter.classify(response)
-        out = ep.adapter.parse_response(response)
+        out = ep.adapter.parse_response(response).with_(headers=safe_headers(response.headers))
     except LLMError as err:
         ep.record(ctx, request, att, status=status, error=err)
         raise

@@ -42,6 +42,7 @@ from llmkit.providers.base import (
     request_id,
     should_retry_override,
 )
+from llmkit.providers.images import chat_content
 from llmkit.ratelimit import parse_duration
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
@@ -385,7 +386,7 @@ def _chat_message(m: Message) -> dict[str, Any]:
             for c in m.tool_calls
         ]
     else:
-        out["content"] = m.content
+        out["content"] = chat_content(m)
     if m.name:
         out["name"] = m.name
     return out
