@@ -43,6 +43,7 @@ from llmkit.fallback import (
 )
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
+from llmkit.otel import OpenTelemetrySink
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
@@ -120,6 +121,7 @@ __all__ = [
     "Message",
     "MultiSink",
     "NotFoundError",
+    "OpenTelemetrySink",
     "OverloadedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",

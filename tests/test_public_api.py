@@ -31,7 +31,7 @@ PUBLIC = {
     "CacheStats", "MemoryCache", "SQLiteCache", "StaleCache",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
-    "CallRecord", "EventRecord", "EventSink", "watch_breaker",
+    "CallRecord", "EventRecord", "EventSink", "watch_breaker", "OpenTelemetrySink",
     "__version__",
 }  # fmt: skip
 
