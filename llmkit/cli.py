@@ -8,6 +8,9 @@ Bad arguments print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -148,6 +151,73 @@ def _add_replay(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     add_replay(subparsers)
 
 
+# --------------------------------------------------------------------------- inspect
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from llmkit.inspection import inspect_path  # noqa: PLC0415
+
+    try:
+        rows = list(inspect_path(args.path, provider=args.provider))
+    except FileNotFoundError as exc:
+        print(f"llmkit inspect: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict(), sort_keys=False))
+        return 0
+    if not rows:
+        print(f"no cassettes (*.yaml, *.yml, *.json) under {args.path}")
+        return 0
+
+    def cell(value: object) -> str:
+        return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    head = ("interaction", "provider", "status", "kind", "retryable", "retry_after", "in", "out")
+    table = [
+        (
+            row.file if row.index is None else f"{row.file}#{row.index}",
+            *(cell(v) for v in (row.provider, row.status, row.kind, row.retryable)),
+            *(cell(v) for v in (row.retry_after, row.input_tokens, row.output_tokens)),
+            "" if row.error is None else f"unreadable: {row.error}",
+        )
+        for row in rows
+    ]
+    widths = [max(len(r[i]) for r in (head, *table)) for i in range(len(head))]
+    for r in (head, *table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, [*widths, 0], strict=False)).rstrip())
+    bad = sum(row.error is not None for row in rows)
+    print(f"{len(rows)} interactions, {bad} unreadable")
+    return 0
+
+
+def _add_inspect(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    p = subparsers.add_parser(
+        "inspect",
+        help="read every cassette in a directory and show how llmkit classifies each interaction",
+        description="Read every cassette under PATH (vcrpy, pytest-recording, pydantic-ai's "
+        "variant, Ruby VCR, llmkit's own) and print, per interaction, the provider, status, "
+        "llmkit's classification (kind, retryable, retry_after) and the usage it parses.",
+    )
+    p.add_argument(
+        "path", metavar="PATH", help="a cassette directory (searched recursively) or file"
+    )
+    p.add_argument(
+        "--provider",
+        default=None,
+        help="force the provider (default: told from each request's host and path)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per interaction (file, index, provider, status, kind, retryable, "
+        "retry_after, input_tokens, output_tokens, error)",
+    )
+    p.set_defaults(func=_cmd_inspect)
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -189,6 +259,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
     _add_sim,
     _add_record,
     _add_replay,
+    _add_inspect,
     _add_demo,
 )
 
@@ -207,7 +278,15 @@ def build_parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`llmkit scenarios | head -3`): stop quietly, as Unix tools do, and
+        # point stdout at /dev/null so the interpreter's final flush does not complain again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

@@ -10,14 +10,23 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from pathlib import Path
 
+import _real
 import pytest
 
-REAL_CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-"""Real recorded provider traffic, beside the repository (not part of it)."""
+pytest_plugins = ("pytester",)  # tests/test_real_switch.py runs small pytest sessions
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Real recorded traffic: skipped with its reason where absent, a failure when required.
+    _real.check(item)
 
 
 @pytest.fixture(scope="session")
 def real_cassettes_dir() -> Path:
-    if not REAL_CASSETTES.is_dir():
-        pytest.skip(f"{REAL_CASSETTES} is absent")
-    return REAL_CASSETTES
+    """Set 1 of the real recordings (skips or fails as the ``real_cassettes`` marker does)."""
+    d = _real.directory(_real.SET1)
+    if d is None:
+        if _real.required():
+            pytest.fail(f"{_real.REQUIRE_ENV}=1 but {_real.reason()}", pytrace=False)
+        pytest.skip(_real.reason())
+    return d

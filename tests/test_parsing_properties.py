@@ -9,9 +9,9 @@ slip in an adapter shows up here instead of being converted quietly.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+import _real
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -319,11 +319,10 @@ def test_gzipped_body_without_content_encoding_is_decompressed() -> None:
 
 # ----------------------------------------------------------------------------- real bodies, cut
 
-_REAL = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-_REAL_FILES = sorted(_REAL.glob("*.yaml")) if _REAL.is_dir() else []
+_REAL_FILES = _real.files()
 
 
-@pytest.mark.skipif(not _REAL_FILES, reason="../shared/real-cassettes is absent")
+@pytest.mark.real_cassettes
 @FUZZ
 @given(
     index=st.integers(min_value=0, max_value=10_000),
@@ -375,7 +374,7 @@ def _templates() -> tuple[list[tuple[str, str, Any]], list[tuple[str, str, list[
     return bodies_, streams
 
 
-_BODY_TEMPLATES, _STREAM_TEMPLATES = _templates() if _REAL_FILES else ([], [])
+_BODY_TEMPLATES, _STREAM_TEMPLATES = _templates()
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -431,7 +430,7 @@ edits_st = st.lists(
 _PROVIDERS = ["anthropic", "openai", "openrouter"]
 
 
-@pytest.mark.skipif(not _BODY_TEMPLATES, reason="../shared/real-cassettes is absent")
+@pytest.mark.real_cassettes
 @pytest.mark.parametrize("provider", _PROVIDERS)
 @FUZZ
 @given(index=st.integers(min_value=0, max_value=10_000), edits=edits_st, status=statuses)
@@ -445,7 +444,7 @@ def test_real_json_shapes_with_wrong_values_raise_only_llm_errors(
     _drive(adapter_for(provider, path=path), resp)
 
 
-@pytest.mark.skipif(not _STREAM_TEMPLATES, reason="../shared/real-cassettes is absent")
+@pytest.mark.real_cassettes
 @pytest.mark.parametrize("provider", _PROVIDERS)
 @FUZZ
 @given(

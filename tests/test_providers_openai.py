@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _real
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -1312,8 +1313,6 @@ def test_responses_stream_non_json_is_invalid() -> None:
 
 # --------------------------------------------------------------------------- real cassettes
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-
 
 def _load(path: Path) -> httpx.Response:
     import gzip
@@ -1340,12 +1339,8 @@ def _load(path: Path) -> httpx.Response:
     return httpx.Response(rs["status"]["code"], headers=headers, content=content, request=request)
 
 
-OPENAI_FILES = sorted(REAL.glob("openai__*.yaml")) if REAL.is_dir() else []
-
-
 @pytest.mark.real_cassettes
-@pytest.mark.skipif(not OPENAI_FILES, reason="shared real cassettes not present")
-@pytest.mark.parametrize("path", OPENAI_FILES, ids=[p.stem for p in OPENAI_FILES])
+@pytest.mark.parametrize("path", _real.params("openai__*.yaml"))
 def test_real_openai_cassettes(path: Path) -> None:
     response = _load(path)
     adapter = RESP if response.request.url.path.endswith("/responses") else CHAT

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _real
 import httpx
 import pytest
 
@@ -529,9 +530,6 @@ def test_responses_stream_ends_with_done_and_no_event_lines() -> None:
 
 # --------------------------------------------------------------------------- real cassettes
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-FILES = sorted(REAL.glob("openrouter__*.yaml")) if REAL.is_dir() else []
-
 
 def _load(path: Path) -> httpx.Response:
     import yaml
@@ -555,8 +553,7 @@ def _load(path: Path) -> httpx.Response:
 
 
 @pytest.mark.real_cassettes
-@pytest.mark.skipif(not FILES, reason="shared real cassettes not present")
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", _real.params("openrouter__*.yaml"))
 def test_real_openrouter_cassettes(path: Path) -> None:
     response = _load(path)
     scenario = path.stem.split("__")[1]

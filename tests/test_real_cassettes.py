@@ -1,4 +1,4 @@
-"""Every real recorded interaction in ../shared/real-cassettes through the public parsers.
+"""Every real recorded interaction (``../shared/real-cassettes``) through the public parsers.
 
 Expected values are read from the recorded JSON here, with code that shares nothing with the
 adapters (a few lines per wire format), so a parser bug cannot agree with itself. Error kinds
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _real
 import httpx
 import pytest
 
@@ -23,13 +24,8 @@ from llmkit.providers import adapter_for
 from llmkit.recordings import CassetteError, Interaction, load_recording
 from llmkit.sse import SSEDecoder
 
-pytestmark = pytest.mark.real_cassettes
-
-CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-if not CASSETTES.is_dir():
-    pytest.skip(f"{CASSETTES} is absent", allow_module_level=True)
-
-FILES = sorted(p.name for p in CASSETTES.glob("*.yaml"))
+CASSETTES = _real.root()
+FILES = [p.name for p in _real.files()]
 
 _SCENARIO_KIND = {
     "context_length": ErrorKind.CONTEXT_LENGTH,
@@ -192,6 +188,7 @@ def _has_midstream_error(it: Interaction) -> bool:
 # ----------------------------------------------------------------------------- every file
 
 
+@pytest.mark.real_cassettes
 def test_the_folder_holds_every_format() -> None:
     texts = {name: (CASSETTES / name).read_text() for name in FILES}
     assert len(FILES) >= 70
@@ -201,7 +198,8 @@ def test_the_folder_holds_every_format() -> None:
     assert {_provider(n) for n in FILES} == {"anthropic", "openai", "openrouter"}
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.real_cassettes
+@pytest.mark.parametrize("name", _real.or_placeholder(FILES, ""))
 def test_real_cassette(name: str) -> None:
     it = _load(name)
     provider = _provider(name)
@@ -264,8 +262,12 @@ def _check_error(name: str, it: Interaction, err: LLMError) -> None:
     assert err.message, "an error always says something"
 
 
+@pytest.mark.real_cassettes
 @pytest.mark.parametrize(
-    "name", [n for n in FILES if "stream" in n and n not in _MIDSTREAM and "error_" not in n]
+    "name",
+    _real.or_placeholder(
+        [n for n in FILES if "stream" in n and n not in _MIDSTREAM and "error_" not in n], ""
+    ),
 )
 def test_streams_parse_the_same_in_small_chunks(name: str) -> None:
     """The network delivers arbitrary chunks; the answer must not depend on where they fall."""
@@ -294,6 +296,7 @@ def test_streams_parse_the_same_in_small_chunks(name: str) -> None:
 # ----------------------------------------------------------------------------- named files
 
 
+@pytest.mark.real_cassettes
 def test_openai_fine_tune_429_typed_invalid_request_is_still_rate_limit() -> None:
     it = _load("openai__error_429_rate_limit__2.yaml")
     assert json.loads(it.response.content)["error"]["type"] == "invalid_request_error"
@@ -302,6 +305,7 @@ def test_openai_fine_tune_429_typed_invalid_request_is_still_rate_limit() -> Non
     assert err.retryable is True
 
 
+@pytest.mark.real_cassettes
 def test_openai_request_too_large_429_is_a_rate_limit_that_is_not_retried() -> None:
     it = _load("openai__error_429_rate_limit__1.yaml")
     assert "Request too large" in json.loads(it.response.content)["error"]["message"]
@@ -310,6 +314,7 @@ def test_openai_request_too_large_429_is_a_rate_limit_that_is_not_retried() -> N
     assert err.retryable is False
 
 
+@pytest.mark.real_cassettes
 def test_openai_insufficient_quota_is_not_retryable() -> None:
     err = classify("openai", _load("openai__error_429_insufficient_quota__1.yaml").response)
     assert err.kind == ErrorKind.QUOTA_EXHAUSTED
@@ -317,6 +322,7 @@ def test_openai_insufficient_quota_is_not_retryable() -> None:
     assert err.retryable is False
 
 
+@pytest.mark.real_cassettes
 @pytest.mark.parametrize("n", [1, 2])
 def test_anthropic_529_is_overloaded_and_retryable_by_header(n: int) -> None:
     resp = _load(f"anthropic__error_529_overloaded__{n}.yaml").response
@@ -327,6 +333,7 @@ def test_anthropic_529_is_overloaded_and_retryable_by_header(n: int) -> None:
     assert err.retryable is True
 
 
+@pytest.mark.real_cassettes
 def test_model_not_found_on_responses_is_400_but_not_found() -> None:
     it = _load("openai__error_model_not_found__2.yaml")
     assert it.request.url.path.endswith("/responses")
@@ -334,12 +341,14 @@ def test_model_not_found_on_responses_is_400_but_not_found() -> None:
     assert classify("openai", it.response).kind == ErrorKind.NOT_FOUND
 
 
+@pytest.mark.real_cassettes
 def test_anthropic_429_uses_retry_after_and_keeps_request_id() -> None:
     err = classify("anthropic", _load("anthropic__error_429_rate_limit__1.yaml").response)
     assert err.retry_after == 7.0
     assert err.request_id == "req_01VRXnTtDN7bkGVjXbQNgzcL"
 
 
+@pytest.mark.real_cassettes
 def test_anthropic_context_length_and_placeholder_request_id() -> None:
     err = classify("anthropic", _load("anthropic__error_400_context_length__1.yaml").response)
     assert err.kind == ErrorKind.CONTEXT_LENGTH
@@ -347,6 +356,7 @@ def test_anthropic_context_length_and_placeholder_request_id() -> None:
     assert err.request_id == "req_011CeCGmMJJGRCp7xgjqapmJ"
 
 
+@pytest.mark.real_cassettes
 def test_anthropic_cache_usage_is_inclusive() -> None:
     r = parse_response("anthropic", _load("anthropic__messages_usage_cache__1.yaml").response)
     assert (r.usage.cache_write_tokens, r.usage.cache_read_tokens) == (1163, 0)
@@ -356,6 +366,7 @@ def test_anthropic_cache_usage_is_inclusive() -> None:
     assert r.finish_reason == "length"
 
 
+@pytest.mark.real_cassettes
 def test_anthropic_thinking_is_reasoning_not_text() -> None:
     r = parse_stream("anthropic", _load("anthropic__messages_thinking_stream__1.yaml").response)
     assert r.reasoning
@@ -366,6 +377,7 @@ def test_anthropic_thinking_is_reasoning_not_text() -> None:
     assert [c.name for c in r.tool_calls] == ["get_user_country"]
 
 
+@pytest.mark.real_cassettes
 def test_gzipped_stream_is_decompressed_by_the_loader() -> None:
     assert "!!binary" in (CASSETTES / "anthropic__messages_tool_use_stream__1.yaml").read_text()
     resp = _load("anthropic__messages_tool_use_stream__1.yaml").response
@@ -373,6 +385,7 @@ def test_gzipped_stream_is_decompressed_by_the_loader() -> None:
     assert "content-encoding" not in resp.headers
 
 
+@pytest.mark.real_cassettes
 def test_ruby_vcr_method_is_upper_case_and_recorded_at_kept() -> None:
     it = _load("anthropic__messages_basic__1.yaml")
     assert it.request.method == "POST"

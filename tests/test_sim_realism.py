@@ -1,7 +1,8 @@
 """Simulator realism: reasoning output, prompt-cache usage, ``obfuscation`` padding and gzip.
 
-Each shape is modelled on /work/shared/real-cassettes and cross-checked with llmkit's own
-parsers (``parse_response``, ``parse_stream``): the Usage they build must come out right.
+Each shape is modelled on ``../shared/real-cassettes`` (real recorded traffic kept beside CI's
+checkout) and cross-checked with llmkit's own parsers (``parse_response``, ``parse_stream``):
+the Usage they build must come out right.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
+import _real
 import pytest
 import yaml
 
@@ -109,11 +109,8 @@ def test_suffixless_headers_with_epoch_ms_reset() -> None:
     assert parse_rate_limit_headers(headers, wall=WALL)["requests"] == Bucket(20, 0, 42.0)
 
 
-CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes"
-
-
 def _response_headers(name: str) -> dict[str, str]:
-    doc = yaml.safe_load((CASSETTES / name).read_text())
+    doc = yaml.safe_load(_real.path(name).read_text())
     raw = (doc.get("interactions") or doc.get("http_interactions"))[0]["response"]["headers"]
     return {k: v[0] if isinstance(v, list) else v for k, v in raw.items()}
 
@@ -128,8 +125,7 @@ def _response_headers(name: str) -> dict[str, str]:
     ],
 )
 def test_real_recorded_headers_parse_without_error(name: str) -> None:
-    if not (CASSETTES / name).exists():
-        pytest.fail(f"real cassette {name} is missing")
+    assert _real.path(name).exists(), f"real cassette {name} is missing from its set"
     buckets = parse_rate_limit_headers(_response_headers(name), wall=WALL)
     for b in buckets.values():
         assert b.remaining is None or b.remaining >= 0

@@ -1,0 +1,136 @@
+"""What llmkit makes of recorded traffic: ``llmkit inspect DIR``.
+
+Point it at a directory of cassettes -- your own vcrpy or pytest-recording files, pydantic-ai's
+variant, Ruby VCR, or llmkit's own -- and it reads every interaction through the same public
+parsers the client uses (:func:`llmkit.classify`, :func:`llmkit.parse_response`,
+:func:`llmkit.parse_stream`): one :class:`Inspected` row per interaction with the provider, the
+status, how llmkit classifies it (kind, retryable, retry_after) and the usage it parses.
+
+The provider is told from the request URL: the host when it is a provider's public one, else the
+path (``/api/v1/...`` is OpenRouter's, ``/v1/messages`` Anthropic's, ``/chat/completions`` and
+``/responses`` OpenAI's); ``provider=`` forces it (an OpenAI-compatible endpoint elsewhere).
+Nothing here raises for a bad file: a cassette or interaction that cannot be read becomes a row
+whose ``error`` says why, so one broken file never hides the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from llmkit.errors import LLMError
+from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.recordings import load_recording
+
+__all__ = ["Inspected", "cassette_files", "inspect_path", "provider_of"]
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+_HOSTS = {
+    "api.openai.com": "openai",
+    "api.anthropic.com": "anthropic",
+    "openrouter.ai": "openrouter",
+}
+
+
+_NOT_CHAT = ("/count_tokens", "/input_tokens", "/models", "/embeddings")
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """One recorded interaction as llmkit reads it (``index`` is None for an unreadable file)."""
+
+    file: str
+    index: int | None
+    provider: str | None
+    status: int | None
+    kind: str | None
+    """The error kind (``rate_limit``, ...), or None for a success."""
+    retryable: bool | None
+    retry_after: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    error: str | None = None
+    """Why this interaction (or file) could not be read; None when it could."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def provider_of(url: httpx.URL) -> str | None:
+    """The provider a request URL belongs to, or None when neither host nor path tells."""
+    host = url.host.lower()
+    for known, name in _HOSTS.items():
+        if host == known or host.endswith("." + known):
+            return name
+    path = url.path.rstrip("/")
+    if path.startswith("/api/v1/"):
+        return "openrouter"
+    if path.endswith(("/messages", "/messages/count_tokens")):
+        return "anthropic"
+    if path.endswith(("/chat/completions", "/responses", "/completions", "/embeddings")):
+        return "openai"
+    return None
+
+
+def cassette_files(root: str | Path) -> list[Path]:
+    """Every cassette file under ``root`` (recursively, as pytest-recording nests them)."""
+    p = Path(root)
+    if p.is_file():
+        return [p]
+    return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in _SUFFIXES)
+
+
+def inspect_path(root: str | Path, *, provider: str | None = None) -> Iterator[Inspected]:
+    """One row per interaction of every cassette under ``root`` (a directory or one file).
+
+    Raises FileNotFoundError when ``root`` does not exist; everything else becomes a row.
+    """
+    base = Path(root)
+    if not base.exists():
+        raise FileNotFoundError(f"no such file or directory: {root}")
+    for f in cassette_files(base):
+        name = str(f.relative_to(base)) if base.is_dir() else f.name
+        try:
+            items = load_recording(f)
+        except LLMError as exc:
+            yield Inspected(name, None, provider, None, None, None, None, None, None, str(exc))
+            continue
+        for i, it in enumerate(items):
+            yield _inspect(name, i, it.response, provider)
+
+
+def _inspect(file: str, index: int, response: httpx.Response, forced: str | None) -> Inspected:
+    provider = forced or provider_of(response.request.url)
+    status = response.status_code
+    if provider is None:
+        why = f"cannot tell the provider from {response.request.url.host}; pass --provider"
+        return Inspected(file, index, None, status, None, None, None, None, None, why)
+    path = response.request.url.path.rstrip("/")
+    if status < 400 and (response.request.method == "GET" or path.endswith(_NOT_CHAT)):
+        why = f"{response.request.method} {path} is not a chat call: nothing to parse"
+        return Inspected(file, index, provider, status, None, None, None, None, None, why)
+    try:
+        if status >= 400:
+            err = classify(provider, response)
+            return _row(file, index, provider, status, err)
+        streamed = "text/event-stream" in response.headers.get("content-type", "")
+        parsed = (parse_stream if streamed else parse_response)(provider, response)
+    except LLMError as err:
+        return _row(file, index, provider, status, err)
+    except ValueError as exc:  # an unknown --provider
+        return Inspected(file, index, provider, status, None, None, None, None, None, str(exc))
+    usage = parsed.usage
+    return Inspected(
+        file, index, provider, status, None, None, None, usage.input_tokens, usage.output_tokens
+    )
+
+
+def _row(file: str, index: int, provider: str, status: int, err: LLMError) -> Inspected:
+    return Inspected(
+        file, index, provider, status, str(err.kind), err.retryable, err.retry_after, None, None
+    )
