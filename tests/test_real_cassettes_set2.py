@@ -4,20 +4,19 @@ xAI, Cerebras, Ollama, a vLLM-based API), plus a few non-chat OpenAI/Anthropic/x
 
 Expected answers are read from the recorded JSON here with a few lines per wire format that
 share nothing with the adapters; error kinds come from the file names, which name the
-scenario the source project recorded. The folder is other projects' data: it is read from
-../shared, never copied. Without it these tests skip with the reason (and fail instead when
-``LLMKIT_REQUIRE_REAL_CASSETTES=1``, as in CI).
+scenario the source project recorded. The folder is other projects' data, found through
+``tests/_real.py`` (``LLMKIT_REAL_CASSETTES``) and never copied. Without it these tests skip with
+the reason (and fail instead when ``LLMKIT_REQUIRE_REAL_CASSETTES=1``, as in CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-from pathlib import Path
 from typing import Any
 
+import _real
 import httpx
 import pytest
 
@@ -27,15 +26,10 @@ from llmkit.providers import adapter_for
 from llmkit.recordings import Interaction, load_recording
 from llmkit.sse import SSEDecoder
 
-pytestmark = pytest.mark.real_cassettes
+pytestmark = pytest.mark.real_cassettes(_real.SET2)
 
-CASSETTES = Path(__file__).resolve().parents[2] / "shared" / "real-cassettes-set2"
-if not CASSETTES.is_dir():
-    if os.environ.get("LLMKIT_REQUIRE_REAL_CASSETTES") == "1":
-        raise RuntimeError(f"{CASSETTES} is absent and LLMKIT_REQUIRE_REAL_CASSETTES=1")
-    pytest.skip(f"{CASSETTES} is absent (other projects' recordings)", allow_module_level=True)
-
-FILES = sorted(p.name for p in CASSETTES.glob("*.yaml"))
+CASSETTES = _real.root(_real.SET2)
+FILES = [p.name for p in _real.files(name=_real.SET2)]
 
 # File prefix -> the provider name llmkit is asked with.
 _PROVIDER = {"azure-openai": "azure", "vllm": "compatible"}
@@ -164,7 +158,7 @@ def test_the_folder_holds_every_service() -> None:
     assert {"cerebras", "ollama", "compatible"} <= providers
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name", _real.or_placeholder(FILES, ""))
 def test_real_cassette(name: str) -> None:
     it = _load(name)
     provider = _provider(name)
@@ -220,7 +214,10 @@ def _check_error(name: str, it: Interaction, err: LLMError) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in FILES if "stream" in n and "error" not in n and "native" not in n]
+    "name",
+    _real.or_placeholder(
+        [n for n in FILES if "stream" in n and "error" not in n and "native" not in n], ""
+    ),
 )
 def test_streams_parse_the_same_in_small_chunks(name: str) -> None:
     """Gemini's ``\\r\\n\\r\\n`` framing may be cut anywhere, like any other stream."""
