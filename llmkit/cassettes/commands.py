@@ -133,7 +133,9 @@ def add_record(subparsers: Any) -> None:
         "scenario", nargs="?", metavar="SCENARIO", help="catalogue entry or simulator scenario"
     )
     p.add_argument(
-        "--provider", default=None, help="openai, openai-responses, anthropic, openrouter or mixed"
+        "--provider",
+        default=None,
+        help="openai, openai-responses, anthropic, openrouter, gemini, azure or mixed",
     )
     p.add_argument("--out", default=None, help="cassette path (default cassettes/<provider>/...)")
     p.add_argument("--seed", type=int, default=None, help="override the entry's seed")

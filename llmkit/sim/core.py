@@ -131,6 +131,10 @@ _GEMINI = _Wire(
     gemini.stream,
 )
 
+_AZURE = _Wire("azure", openai, openai.parse_chat, openai.chat_json, openai.chat_stream)
+"""Azure OpenAI's deployment (``/openai/deployments/{d}/chat/completions``) and v1
+(``/openai/v1/chat/completions``) routes: OpenAI's wire behind Azure's ``api-key`` header."""
+
 ROUTES: dict[str, _Wire] = {
     "/v1/chat/completions": _OPENAI_CHAT,
     "/v1/responses": _OPENAI_RESP,
@@ -169,6 +173,8 @@ def _authorized(wire: _Wire, headers: Mapping[str, str]) -> bool:
     auth = _header(headers, "authorization") or ""
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         return True
+    if wire.provider == "azure":
+        return bool((_header(headers, "api-key") or "").strip())
     return wire.provider == "anthropic" and bool((_header(headers, "x-api-key") or "").strip())
 
 
@@ -278,6 +284,8 @@ class Simulator:
         google = gemini.route(path) if wire is None else None
         if google is not None:
             wire = _GEMINI
+        elif wire is None and path.startswith("/openai/") and path.endswith("/chat/completions"):
+            wire = _AZURE
         with self._lock:
             n = self._n
             self._n += 1
