@@ -81,6 +81,8 @@ def provider_of(url: httpx.URL) -> str | None:
     path = url.path.rstrip("/")
     if path.startswith("/api/v1/"):
         return "openrouter"
+    if path.startswith(("/openai/deployments/", "/openai/v1/", "/openai/responses")):
+        return "azure"
     if path in ("/api/chat", "/api/show", "/api/generate"):
         return "ollama"
     if ":generateContent" in path or ":streamGenerateContent" in path:

@@ -73,12 +73,23 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
+def _value(value: Any) -> Any:
+    """An OpenTelemetry attribute value: primitives and lists of them pass, others as text."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (str, bool, int, float)) for v in value
+    ):
+        return list(value)
+    return str(value)
+
+
 def _attributes(record: Record) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in record.as_dict().items():
-        if key in _SKIP or value is None or value == []:
+        if key in _SKIP or value is None or value == [] or isinstance(value, dict):
             continue
-        out[key] = value
+        out[key] = _value(value)
     for name, value in record.tags.items():
         out[f"llmkit.tag.{name}"] = str(value)
     return out
@@ -204,7 +215,7 @@ class OpenTelemetrySink:
 
     def _event(self, event: EventRecord) -> None:
         attrs = {
-            k: v
+            k: _value(v)
             for k, v in event.as_dict().items()
             if v is not None and k not in ("llmkit.record", "timestamp")
         }
