@@ -14,6 +14,8 @@ emits what the OpenTelemetry GenAI semantic conventions describe:
 - span events for what the layers decided: ``llmkit.retry`` (after each retried attempt,
   with the error and the wait), ``llmkit.retry.budget_denied``, ``llmkit.fallback`` (the
   path through the targets), ``llmkit.cache.hit``, ``llmkit.degraded``, ``llmkit.hedge``;
+  a layer's own events (``ctx.event``: a budget or quota refusal) join the span of the call
+  they belong to (telemetry emits them just before that call's record, in the same thread);
   a circuit breaker's state change (``breaker.open`` ...) is an event on the span current
   when it happens, or a short ``llmkit.breaker`` span when there is none;
 - the metrics ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usage``
@@ -65,6 +67,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 
 # Keys set by hand (or never exported) rather than copied from as_dict().
 _SKIP = frozenset({"llmkit.record", "timestamp", "llmkit.tags", "gen_ai.client.operation.duration"})
+_MAX_LOOSE_EVENTS = 64
 _METRIC_KEYS = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
                 "gen_ai.response.model", "server.address")  # fmt: skip
 
@@ -82,6 +85,14 @@ def _value(value: Any) -> Any:
     ):
         return list(value)
     return str(value)
+
+
+def _event_attributes(event: EventRecord) -> dict[str, Any]:
+    return {
+        k: _value(v)
+        for k, v in event.as_dict().items()
+        if v is not None and k not in ("llmkit.record", "timestamp")
+    }
 
 
 def _attributes(record: Record) -> dict[str, Any]:
@@ -132,6 +143,7 @@ class OpenTelemetrySink:
             explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
         )
         self._pending: OrderedDict[str, list[AttemptRecord]] = OrderedDict()
+        self._local = threading.local()
         self._max_pending = max_pending
         self._lock = threading.Lock()
 
@@ -139,7 +151,13 @@ class OpenTelemetrySink:
 
     def emit(self, record: Record | EventRecord) -> None:
         if isinstance(record, EventRecord):
-            self._event(record)
+            if record.previous is None:  # a layer's event about the call whose record is next
+                pending = self._local.__dict__.setdefault("events", [])
+                pending.append(record)
+                if len(pending) > _MAX_LOOSE_EVENTS:
+                    self._event(pending.pop(0))
+            else:
+                self._event(record)
         elif isinstance(record, AttemptRecord):
             with self._lock:
                 self._pending.setdefault(record.call_id, []).append(record)
@@ -148,12 +166,15 @@ class OpenTelemetrySink:
         elif isinstance(record, CallRecord):
             with self._lock:
                 attempts = self._pending.pop(record.call_id, [])
-            self._call(record, attempts)
+            events: list[EventRecord] = self._local.__dict__.pop("events", [])
+            self._call(record, attempts, events)
             self._metrics(record)
 
     # -- spans
 
-    def _call(self, call: CallRecord, attempts: list[AttemptRecord]) -> None:
+    def _call(
+        self, call: CallRecord, attempts: list[AttemptRecord], events: list[EventRecord]
+    ) -> None:
         trace = self._trace
         start = _ns(call.timestamp)
         end = _ns(call.timestamp + (call.latency or 0.0))
@@ -167,6 +188,8 @@ class OpenTelemetrySink:
         for att in attempts:
             self._attempt(att, context, span)
         self._call_events(call, span, end)
+        for ev in events:
+            span.add_event(ev.event, _event_attributes(ev), timestamp=_ns(ev.timestamp))
         if call.error_type:
             span.set_status(trace.Status(trace.StatusCode.ERROR, call.error_type))
         span.end(end_time=end)
@@ -214,11 +237,7 @@ class OpenTelemetrySink:
             span.add_event("llmkit.hedge", {"llmkit.hedge.won": bool(call.hedge_won)})
 
     def _event(self, event: EventRecord) -> None:
-        attrs = {
-            k: _value(v)
-            for k, v in event.as_dict().items()
-            if v is not None and k not in ("llmkit.record", "timestamp")
-        }
+        attrs = _event_attributes(event)
         when = _ns(event.timestamp)
         current = self._trace.get_current_span()
         if current.is_recording():

@@ -221,3 +221,38 @@ def test_pending_attempts_are_bounded() -> None:
         )
     assert repr(small) == "OpenTelemetrySink(pending_calls=3)"
     assert repr(sink) == "OpenTelemetrySink(pending_calls=0)"
+
+
+class _QuotaNote:
+    """A layer that reports an event about its call, as a quota or budget layer does."""
+
+    def handle(self, request: Any, ctx: Any, next: Any) -> Any:
+        ctx.event(
+            "quota.near", target="acct-1", reason="tokens_per_day", **{"llmkit.quota.used": 9}
+        )
+        return next(request, ctx)
+
+    async def ahandle(self, request: Any, ctx: Any, next: Any) -> Any:
+        ctx.event("quota.near", target="acct-1", reason="tokens_per_day")
+        return await next(request, ctx)
+
+
+def test_a_layers_own_events_join_its_call_span() -> None:
+    rig = Rig()
+    clock = VirtualClock()
+    with Client(
+        transport=ScriptedTransport(clock, [OK]),
+        clock=clock,
+        telemetry=rig.sink,
+        api_key="k",
+        base_url="http://127.0.0.1:9/v1",
+        layers=[_QuotaNote()],
+    ) as client:
+        client.chat(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
+    spans = rig.finished()
+    [call] = [s for s in spans if s.name.startswith("chat ")]
+    assert [s.name for s in spans if s.name == "llmkit.breaker"] == []
+    [event] = [e for e in call.events if e.name == "quota.near"]
+    attrs = dict(event.attributes or {})
+    assert (attrs["llmkit.target"], attrs["llmkit.event.reason"]) == ("acct-1", "tokens_per_day")
+    assert attrs["llmkit.quota.used"] == 9
