@@ -7,6 +7,8 @@ can be shared between threads. The mapping to and from each wire format lives in
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -71,6 +73,55 @@ class ImagePart:
         if self.data is None:
             return None
         return len(self.data) * 3 // 4 - self.data[-2:].count("=")
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        """(width, height) read from a base64 PNG, GIF, WebP or JPEG header; None otherwise."""
+        if self.data is None:
+            return None
+        try:
+            head = base64.b64decode(self.data[:87_384] + "=" * (-len(self.data[:87_384]) % 4))
+        except (ValueError, TypeError):
+            return None
+        return _image_size(head)
+
+    @property
+    def estimated_tokens(self) -> int:
+        """Input tokens this image costs, from its pixel size: ``width * height / 750`` after
+        fitting it in 1568 px (Anthropic's published rule; OpenAI's tiles land close), and
+        the 1600-token ceiling that rule reaches when the size is unknown (a URL)."""
+        size = self.dimensions
+        if size is None:
+            return _MAX_IMAGE_TOKENS
+        w, h = size
+        scale = min(1.0, 1568 / max(w, h, 1))
+        return max(1, min(_MAX_IMAGE_TOKENS, math.ceil(w * scale * h * scale / 750)))
+
+
+_MAX_IMAGE_TOKENS = 1600
+
+
+def _image_size(head: bytes) -> tuple[int, int] | None:
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and head[12:16] == b"VP8X" and len(head) >= 30:
+        w = int.from_bytes(head[24:27], "little") + 1
+        return w, int.from_bytes(head[27:30], "little") + 1
+    if head[:2] == b"\xff\xd8":  # JPEG: walk the segments to the first frame header
+        i = 2
+        while i + 9 < len(head):
+            if head[i] != 0xFF:
+                return None
+            marker = head[i + 1]
+            length = int.from_bytes(head[i + 2 : i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3):
+                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(
+                    head[i + 5 : i + 7], "big"
+                )
+            i += 2 + length
+    return None
 
 
 Part = str | ImagePart

@@ -256,3 +256,31 @@ def test_image_parts_are_validated_and_keyed() -> None:
     assert a.messages[0].content == b.messages[0].content == "Describe"
     assert cache_key(a, "openai") != cache_key(b, "openai")
     assert ImagePart(data="AAAA", media_type="image/png").size_bytes == 3
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_image_tokens_come_from_pixel_size(fmt: str) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from llmkit.throttle import estimate_cost
+
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), "white").save(buf, format=fmt)
+    part = ImagePart(
+        data=base64.b64encode(buf.getvalue()).decode(), media_type=f"image/{fmt.lower()}"
+    )
+    if fmt == "WEBP":  # a plain (VP8) WebP does not say its size in the header we read
+        assert part.dimensions in (None, (800, 600))
+    else:
+        assert part.dimensions == (800, 600)
+        assert part.estimated_tokens == 640  # 800 * 600 / 750
+    assert ImagePart(url="https://example.com/x.png").estimated_tokens == 1600  # unknown size
+    text_only = ChatRequest("m", as_messages([{"role": "user", "content": "Describe"}]))
+    with_image = ChatRequest("m", as_messages([{"role": "user", "content": ["Describe", part]}]))
+    assert (
+        estimate_cost(with_image).input_tokens
+        == estimate_cost(text_only).input_tokens + part.estimated_tokens
+    )
