@@ -110,3 +110,26 @@ def test_served_over_real_http_key_in_header_or_query() -> None:
     assert b"\r\n\r\n" in sse.content
     assert b"[DONE]" not in sse.content
     assert llmkit.parse_stream("gemini", sse).text == reply.text
+
+
+def test_async_client_speaks_gemini_too() -> None:
+    import asyncio
+
+    from llmkit.sim import AsyncSimTransport
+
+    async def go() -> tuple[str, str]:
+        clock = VirtualClock()
+        async with llmkit.AsyncClient(
+            provider="gemini",
+            api_key=KEY,
+            transport=AsyncSimTransport("healthy", clock=clock, seed=3),
+            clock=clock,
+        ) as client:
+            plain = await client.chat(model="gemini-2.0-flash", messages=MSGS)
+            stream = await client.stream(model="gemini-2.0-flash", messages=MSGS)
+            streamed = await stream.get_final_response()
+        return plain.text, streamed.text
+
+    plain, streamed = asyncio.run(go())
+    assert plain
+    assert plain == streamed
