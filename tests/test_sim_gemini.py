@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 import pytest
@@ -133,3 +134,34 @@ def test_async_client_speaks_gemini_too() -> None:
     plain, streamed = asyncio.run(go())
     assert plain
     assert plain == streamed
+
+
+def test_a_canary_key_never_leaks_through_gemini_or_azure(caplog: pytest.LogCaptureFixture) -> None:
+    from llmkit.telemetry import LoggingSink, MemorySink
+
+    canary = "AIza" + "Cn4ry" * 7  # Gemini's key shape, built at run time
+    caplog.set_level(logging.DEBUG)
+    memory = MemorySink()
+    seen: list[str] = []
+    with SimServer("auth", time_scale=50.0) as url:
+        for provider, base in (
+            ("gemini", f"{url}/v1beta"),
+            ("azure", f"{url}/openai/deployments/gpt-4o-mini?api-version=2024-10-21"),
+        ):
+            with llmkit.Client(
+                provider=provider,
+                base_url=base,
+                api_key=canary,
+                telemetry=[memory, LoggingSink()],
+                retry=False,
+            ) as client:
+                with pytest.raises(LLMError) as info:
+                    client.chat(model="gemini-2.0-flash", messages=MSGS)
+                assert info.value.kind == ErrorKind.AUTH
+                seen += [str(info.value), repr(info.value), repr(client)]
+    seen += [json.dumps(r.as_dict(), default=str) for r in memory.records]
+    seen.append(caplog.text)
+    assert memory.records
+    for text in seen:
+        assert canary not in text
+        assert canary[:20] not in text
