@@ -49,7 +49,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from llmkit.telemetry import AttemptRecord, CallRecord, EventRecord, Record
+from llmkit.telemetry.records import AttemptRecord, CallRecord, EventRecord, Record
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider

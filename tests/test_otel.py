@@ -17,7 +17,7 @@ from llmkit import OpenTelemetrySink
 from llmkit.client import Client
 from llmkit.clock import VirtualClock
 from llmkit.telemetry import CallRecord, EventRecord
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 PROMPT = "the secret plan for project walrus"
 ANSWER = "walrus answer text"

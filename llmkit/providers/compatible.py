@@ -33,16 +33,11 @@ from llmkit.errors import AuthError, BadRequestError, ContextLengthError, LLMErr
 from llmkit.providers.base import StreamParser, json_body, make_error
 from llmkit.providers.openai_chat import (
     OpenAIChatAdapter,
-    as_count,
-    as_dict,
-    as_list,
-    as_str,
-    invalid,
-    json_request,
     normalize_finish_reason,
     reasoning_text,
 )
 from llmkit.providers.openai_responses import OpenAIResponsesAdapter
+from llmkit.providers.wire import as_count, as_dict, as_list, as_str, invalid, json_request
 from llmkit.secrets import APIKey, scrub
 from llmkit.types import ChatRequest, ChatResponse, ToolCall, Usage
 

@@ -59,7 +59,7 @@ from llmkit.providers.base import (
     make_error,
     request_id,
 )
-from llmkit.providers.openai_chat import as_count, as_dict, as_list, as_str
+from llmkit.providers.wire import as_count, as_dict, as_list, as_str
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import (
