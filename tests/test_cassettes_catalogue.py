@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +123,13 @@ def test_replays_offline_through_the_client_on_the_recorded_timeline(path: Path)
     meta = load_cassette(path).meta
     policy = "full" if "secondary" in meta.notes else "retry"
     clock = VirtualClock()
-    started = time.perf_counter()
     summary = replay_cassette(path, policy=policy, strict=True, clock=clock)
-    wall = time.perf_counter() - started
     assert summary.calls == len(meta.calls)
     assert summary.attempts == len(meta.timeline)  # every recorded attempt, and no other
     assert summary.unplayed == 0
     assert summary.virtual_s == pytest.approx(meta.duration_s, rel=0.01, abs=0.01)
-    assert wall < max(1.0, meta.duration_s / 100)  # much faster than real time
+    # Replays run on the virtual clock (the line above); how fast is a benchmark's question,
+    # not a unit test's (a timed assert fails on a loaded machine).
     assert summary.successes + sum(summary.errors.values()) == summary.calls
 
 
