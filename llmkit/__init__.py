@@ -34,6 +34,7 @@ from llmkit.errors import (
 from llmkit.fallback import Canned, FallbackLayer, FallbackPolicy, SmallerModel, Target
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
+from llmkit.otel import OpenTelemetrySink
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.retry import RetryLayer, RetryPolicy
 from llmkit.secrets import APIKey
@@ -55,6 +56,7 @@ from llmkit.transport import AsyncChatStream, ChatStream
 from llmkit.types import (
     ChatRequest,
     ChatResponse,
+    ImagePart,
     Message,
     StreamEvent,
     Tool,
@@ -101,6 +103,7 @@ __all__ = [
     "HedgeBudget",
     "HedgeLayer",
     "HedgePolicy",
+    "ImagePart",
     "InvalidResponseError",
     "JSONLSink",
     "LLMError",
@@ -111,6 +114,7 @@ __all__ = [
     "Message",
     "MultiSink",
     "NotFoundError",
+    "OpenTelemetrySink",
     "OverloadedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",

@@ -307,7 +307,7 @@ class _Core:
             adapter = adapter_for(provider, api=api)
         if base_url is None and adapter.name in _BASE_URL_ENV:
             base_url = os.environ.get(_BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
-        if adapter.name in ("compatible", "openai-compatible") and not base_url:
+        if not base_url and not adapter.default_base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
             api_key = APIKey(api_key)

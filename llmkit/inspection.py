@@ -35,6 +35,17 @@ _HOSTS = {
     "api.openai.com": "openai",
     "api.anthropic.com": "anthropic",
     "openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "gemini",
+    "aiplatform.googleapis.com": "gemini",
+    "openai.azure.com": "azure",
+    "services.ai.azure.com": "azure",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.x.ai": "xai",
+    "api.cerebras.ai": "cerebras",
 }
 
 
@@ -73,6 +84,12 @@ def provider_of(url: httpx.URL) -> str | None:
     path = url.path.rstrip("/")
     if path.startswith("/api/v1/"):
         return "openrouter"
+    if path.startswith(("/openai/deployments/", "/openai/v1/", "/openai/responses")):
+        return "azure"
+    if path in ("/api/chat", "/api/show", "/api/generate"):
+        return "ollama"
+    if ":generateContent" in path or ":streamGenerateContent" in path:
+        return "gemini"
     if path.endswith(("/messages", "/messages/count_tokens")):
         return "anthropic"
     if path.endswith(("/chat/completions", "/responses", "/completions", "/embeddings")):
@@ -121,7 +138,9 @@ def _inspect(file: str, index: int, response: httpx.Response, forced: str | None
         if status >= 400:
             err = classify(provider, response)
             return _row(file, index, provider, status, err)
-        streamed = "text/event-stream" in response.headers.get("content-type", "")
+        streamed = "text/event-stream" in response.headers.get(
+            "content-type", ""
+        ) or response.content.lstrip().startswith(b"data:")  # a recorder dropped the type
         parsed = (parse_stream if streamed else parse_response)(provider, response)
     except LLMError as err:
         return _row(file, index, provider, status, err)

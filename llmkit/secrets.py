@@ -18,19 +18,30 @@ __all__ = ["ENV_VARS", "APIKey", "scrub"]
 # stays, so the message still says what went wrong; only the value is masked.
 _KEY_RE: Final = re.compile(
     r"sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-|svcacct-)?[A-Za-z0-9_\-*]{8,}"
+    r"|AIza[A-Za-z0-9_\-]{20,}|gsk_[A-Za-z0-9]{20,}|xai-[A-Za-z0-9]{20,}"
+    r"|(?P<query>[?&]key=)[A-Za-z0-9._\-]{8,}"
     r"|(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._\-]{8,}"
     r"|(?P<label>(?i:api[_\s-]?key(?:\s+provided)?)[\"'=:\s]+)[A-Za-z0-9._\-]{12,}"
 )
 
 
 def _mask(m: re.Match[str]) -> str:
-    return (m.group("bearer") or m.group("label") or "") + "[REDACTED]"
+    return (m.group("bearer") or m.group("label") or m.group("query") or "") + "[REDACTED]"
 
 
 ENV_VARS: Final[dict[str, tuple[str, ...]]] = {
     "openai": ("OPENAI_API_KEY",),
     "anthropic": ("ANTHROPIC_API_KEY",),
     "openrouter": ("OPENROUTER_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "azure": ("AZURE_OPENAI_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "together": ("TOGETHER_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "cerebras": ("CEREBRAS_API_KEY",),
+    "ollama": ("OLLAMA_API_KEY",),
 }
 
 

@@ -128,13 +128,16 @@ class RequestCost:
 
 
 def estimate_cost(request: ChatRequest, *, chars_per_token: float = 4.0) -> RequestCost:
-    """A rough, cheap estimate: prompt characters / 4, plus ``max_tokens`` for the output
-    (which is what OpenAI's token bucket charges up front)."""
+    """A rough, cheap estimate: prompt characters / 4, each image by its pixel size
+    (:attr:`ImagePart.estimated_tokens`), plus ``max_tokens`` for the output (which is what
+    OpenAI's token bucket charges up front)."""
     chars = sum(
         len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in request.messages
     )
+    images = sum(p.estimated_tokens for m in request.messages if m.parts for p in m.images)
     return RequestCost(
-        input_tokens=math.ceil(chars / chars_per_token), output_tokens=request.max_tokens or 0
+        input_tokens=math.ceil(chars / chars_per_token) + images,
+        output_tokens=request.max_tokens or 0,
     )
 
 

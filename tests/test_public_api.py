@@ -17,7 +17,7 @@ PUBLIC = {
     "NotFoundError", "InvalidResponseError", "AllTargetsFailedError", "CircuitOpenError",
     # values
     "ChatRequest", "ChatResponse", "Message", "StreamEvent", "Tool", "ToolCall", "Usage",
-    "APIKey",
+    "APIKey", "ImagePart",
     # parsing (fixed names used by outside checks)
     "parse_response", "parse_stream", "classify",
     # clients, streams, clock
@@ -33,6 +33,7 @@ PUBLIC = {
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker", "TelemetryLayer",
+    "OpenTelemetrySink",
     "__version__",
 }  # fmt: skip
 

@@ -1,11 +1,11 @@
 """The cache key: a stable hash of what determines the answer, and nothing else.
 
-Included: provider, model, messages (role, content, name, tool call ids and calls), max_tokens,
-temperature, tools, and the pass-through ``extra`` parameters. Excluded: ``stream`` (a cached
-answer can be replayed as a stream), ``tags`` (labels, never sent) and the volatile ``extra``
-fields in :data:`VOLATILE_EXTRA` (user ids, metadata, stream options) that change per call but
-not the answer. The hash is SHA-256 of canonical JSON (sorted keys, no spaces), so it is the
-same in every process and Python version.
+Included: provider, model, messages (role, content, images, name, tool call ids and calls),
+max_tokens, temperature, tools, and the pass-through ``extra`` parameters. Excluded: ``stream``
+(a cached answer can be replayed as a stream), ``tags`` (labels, never sent) and the volatile
+``extra`` fields in :data:`VOLATILE_EXTRA` (user ids, metadata, stream options) that change per
+call but not the answer. The hash is SHA-256 of canonical JSON (sorted keys, no spaces), so it
+is the same in every process and Python version.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from llmkit.types import ChatRequest
+from llmkit.types import ChatRequest, ImagePart
 
 __all__ = ["KEY_VERSION", "VOLATILE_EXTRA", "cache_key", "is_cacheable", "normalize"]
 
@@ -51,6 +51,8 @@ def normalize(request: ChatRequest, provider: str) -> dict[str, Any]:
                 "name": m.name,
                 "tool_call_id": m.tool_call_id,
                 "tool_calls": [[c.id, c.name, c.arguments] for c in m.tool_calls],
+                # Only when there are images, so keys of text-only requests stay as they were.
+                **({"parts": [_part(p) for p in m.parts]} if m.parts else {}),
             }
             for m in request.messages
         ],
@@ -83,6 +85,12 @@ def is_cacheable(request: ChatRequest, *, opt_in: bool = False) -> bool:
     if flag == "on" or opt_in:
         return True
     return request.temperature == 0
+
+
+def _part(p: str | ImagePart) -> Any:
+    if isinstance(p, str):
+        return p
+    return [p.url, p.data, p.media_type, p.detail]
 
 
 def _plain(value: Any) -> Any:

@@ -47,6 +47,7 @@ from llmkit.providers.base import (
     make_error,
     parse_retry_after,
 )
+from llmkit.providers.images import anthropic_blocks
 from llmkit.ratelimit import parse_rfc3339
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
@@ -506,7 +507,7 @@ def _wire_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, A
             )
             add("assistant", blocks or [{"type": "text", "text": ""}])
         else:
-            add("user", [{"type": "text", "text": m.content}])
+            add("user", anthropic_blocks(m))
     return "\n\n".join(system), turns
 
 

@@ -18,6 +18,7 @@ import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import json_body, request_id
+from llmkit.providers.images import responses_content
 from llmkit.providers.openai_errors import classify_openai, error_from_payload
 from llmkit.providers.wire import (
     as_count,
@@ -86,7 +87,7 @@ def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
             )
         else:
             if m.content or not m.tool_calls:
-                items.append({"role": m.role, "content": m.content})
+                items.append({"role": m.role, "content": responses_content(m)})
             items.extend(
                 {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
                 for c in m.tool_calls

@@ -19,7 +19,7 @@ from llmkit.decompress import MAX_BODY_BYTES
 from llmkit.errors import ConnectionError, DeadlineExceededError, LLMError
 from llmkit.layers import CallContext
 from llmkit.outcomes import AttemptOutcome
-from llmkit.providers.base import Adapter
+from llmkit.providers.base import Adapter, safe_headers
 from llmkit.secrets import APIKey
 from llmkit.transport.mapping import map_error
 from llmkit.types import ChatRequest, ChatResponse
@@ -209,7 +209,9 @@ class Endpoint:
         try:
             if not response.is_success:
                 raise self.adapter.classify(response)
-            out = self.adapter.parse_response(response)
+            out = self.adapter.parse_response(response).with_(
+                headers=safe_headers(response.headers)
+            )
         except LLMError as err:
             self.record(ctx, request, att, status=status, error=err, headers=response.headers)
             raise

@@ -17,7 +17,7 @@ import httpx
 
 from llmkit.errors import ConnectionError, DeadlineExceededError, InvalidResponseError
 from llmkit.layers import CallContext
-from llmkit.providers.base import StreamParser
+from llmkit.providers.base import StreamParser, safe_headers
 from llmkit.sse import SSEDecoder
 from llmkit.transport.body import adecoded, decoded, framed_by_close
 from llmkit.transport.endpoint import Attempt, Endpoint
@@ -111,7 +111,9 @@ class StreamState:
             ) from exc
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
-        self.response = final.with_(ttft=self.ttft, latency=latency)
+        self.response = final.with_(
+            ttft=self.ttft, latency=latency, headers=safe_headers(self._http.headers)
+        )
 
     def _failure(self, exc: BaseException) -> tuple[BaseException, BaseException | None]:
         """``(what the attempt failed with, what to raise instead of exc or None)``."""
