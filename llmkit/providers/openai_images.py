@@ -23,7 +23,8 @@ import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import StreamParser, json_body, request_id
-from llmkit.providers.openai_chat import classify_openai, join_url
+from llmkit.providers.openai_errors import classify_openai
+from llmkit.providers.wire import join_url
 from llmkit.secrets import APIKey
 from llmkit.types import ChatRequest, ChatResponse, Usage
 
