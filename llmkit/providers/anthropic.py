@@ -30,7 +30,6 @@ from llmkit.errors import (
     InvalidResponseError,
     LLMError,
     ServerError,
-    TimeoutError,
     readable_message,
 )
 from llmkit.providers.anthropic_errors import error_class, ratelimit_reset_delay
@@ -41,7 +40,6 @@ from llmkit.providers.base import (
     parse_retry_after,
 )
 from llmkit.providers.images import anthropic_blocks
-from llmkit.ratelimit import parse_rfc3339
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage

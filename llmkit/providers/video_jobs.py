@@ -26,8 +26,8 @@ import httpx
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import StreamParser, json_body, request_id
 from llmkit.providers.openai_errors import classify_openai
-from llmkit.providers.wire import join_url
 from llmkit.providers.openai_images import json_request_with_key
+from llmkit.providers.wire import join_url
 from llmkit.secrets import APIKey
 from llmkit.types import ChatRequest, ChatResponse, Message
 
