@@ -44,6 +44,7 @@ from llmkit.fallback import (
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.pii import PIIBlockedError, Redaction, RedactionLayer, Redactor, redact
 from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
 from llmkit.telemetry import (
@@ -119,9 +120,13 @@ __all__ = [
     "MultiSink",
     "NotFoundError",
     "OverloadedError",
+    "PIIBlockedError",
     "PermissionDeniedError",
     "QuotaExhaustedError",
     "RateLimitError",
+    "Redaction",
+    "RedactionLayer",
+    "Redactor",
     "RetryBudget",
     "RetryPolicy",
     "SQLiteCache",
@@ -147,5 +152,6 @@ __all__ = [
     "default_layers",
     "parse_response",
     "parse_stream",
+    "redact",
     "watch_breaker",
 ]

@@ -32,6 +32,8 @@ PUBLIC = {
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker",
+    # security: private data out of prompts
+    "redact", "Redactor", "Redaction", "RedactionLayer", "PIIBlockedError",
     "__version__",
 }  # fmt: skip
 
