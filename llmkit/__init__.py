@@ -43,8 +43,19 @@ from llmkit.fallback import (
 )
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
+from llmkit.output import (
+    OutputGuardLayer,
+    OutputLimits,
+    OutputRejectedError,
+    ToolGuard,
+    filter_links,
+    parse_structured,
+    render_html,
+    structured_chat,
+)
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.pii import PIIBlockedError, Redaction, RedactionLayer, Redactor, redact
+from llmkit.prompts import Document, Prompt, PromptTemplate, Trusted, UntrustedInstructionError
 from llmkit.retry import RetryPolicy
 from llmkit.secrets import APIKey
 from llmkit.telemetry import (
@@ -101,6 +112,7 @@ __all__ = [
     "ContextLengthError",
     "Deadline",
     "DeadlineExceededError",
+    "Document",
     "ErrorKind",
     "EventRecord",
     "EventSink",
@@ -119,9 +131,14 @@ __all__ = [
     "Message",
     "MultiSink",
     "NotFoundError",
+    "OutputGuardLayer",
+    "OutputLimits",
+    "OutputRejectedError",
     "OverloadedError",
     "PIIBlockedError",
     "PermissionDeniedError",
+    "Prompt",
+    "PromptTemplate",
     "QuotaExhaustedError",
     "RateLimitError",
     "Redaction",
@@ -145,13 +162,20 @@ __all__ = [
     "Timeouts",
     "Tool",
     "ToolCall",
+    "ToolGuard",
+    "Trusted",
+    "UntrustedInstructionError",
     "Usage",
     "VirtualClock",
     "__version__",
     "classify",
     "default_layers",
+    "filter_links",
     "parse_response",
     "parse_stream",
+    "parse_structured",
     "redact",
+    "render_html",
+    "structured_chat",
     "watch_breaker",
 ]

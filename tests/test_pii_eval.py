@@ -39,6 +39,7 @@ def test_digit_runs_add_what_phonenumbers_alone_misses() -> None:
     assert alone < both
 
 
+@pytest.mark.real_cassettes
 def test_false_positives_on_real_prompts() -> None:
     dirs = real_cassette_dirs()
     if not dirs:
