@@ -56,7 +56,7 @@ from llmkit.errors import (
 )
 from llmkit.layers import CallContext
 from llmkit.providers.base import Adapter, StreamParser
-from llmkit.secrets import APIKey
+from llmkit.secrets import APIKey, redact_url
 from llmkit.sse import SSEDecoder
 from llmkit.telemetry import AttemptRecord, error_fields, response_fields
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
@@ -249,7 +249,8 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return (
-            f"Endpoint({self.provider!r}, base_url={self.base_url!r}, timeouts={self.timeouts!r})"
+            f"Endpoint({self.provider!r}, base_url={redact_url(self.base_url)!r}, "
+            f"timeouts={self.timeouts!r})"
         )
 
 
@@ -756,7 +757,7 @@ def _log_sent(request: httpx.Request, response: httpx.Response) -> None:
         _httpx_log.info(
             'HTTP Request: %s %s "%s %d %s"',
             request.method,
-            request.url,
+            redact_url(str(request.url)),
             response.http_version,
             response.status_code,
             response.reason_phrase,

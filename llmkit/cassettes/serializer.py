@@ -35,6 +35,7 @@ from llmkit.cassettes.errors import CassetteNotFoundError, CorruptCassetteError
 from llmkit.cassettes.matching import body_bytes
 from llmkit.cassettes.scrub import scrub_headers, scrub_json, scrub_text
 from llmkit.cassettes.timeline import CassetteMeta, TimelineFormatError
+from llmkit.secrets import redact_url
 
 __all__ = [
     "LoadedCassette",
@@ -145,13 +146,13 @@ def _body_from_fields(d: Mapping[str, Any], where: str) -> bytes | None:
 
 
 def _uri(uri: str) -> str:
-    parts = urlsplit(uri)
+    # Userinfo and credential query values (``?key=``, ``?api-key=``) are masked first.
+    parts = urlsplit(redact_url(uri))
     host = parts.hostname or ""
     netloc = parts.netloc
     if host in _LOOPBACK:
         netloc = "127.0.0.1"
-    # A query can carry a key (``?key=...``); scrub it like any text.
-    return urlunsplit((parts.scheme, netloc, parts.path, scrub_text(parts.query), ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 # --------------------------------------------------------------------------- vcrpy interface
