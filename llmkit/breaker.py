@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
@@ -41,6 +41,7 @@ __all__ = [
     "BreakerEvent",
     "BreakerLayer",
     "BreakerListener",
+    "BreakerOutcome",
     "BreakerState",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -314,12 +315,11 @@ class BreakerLayer:
     Place it inside the retry layer of its target so that every attempt is counted, or outside
     to count whole calls; either way an open circuit costs no attempt. A delivered stream
     (``Client.stream``) is judged when it ends, not when its first event arrives; one the
-    caller closes early is neutral. Outcomes are also put in ``ctx.notes["breaker"]`` as
-    ``{target: state}``.
+    caller closes early is neutral. Reports a :class:`BreakerOutcome`: the state of each breaker
+    the call went through, by target.
     """
 
     breaker: CircuitBreaker
-    _notes_key: str = field(default="breaker", repr=False)
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
         permit = self._acquire(ctx)
@@ -371,4 +371,15 @@ class BreakerLayer:
             raise
 
     def _note(self, ctx: CallContext) -> None:
-        ctx.notes.setdefault(self._notes_key, {})[self.breaker.target] = str(self.breaker.state)
+        old = ctx.outcome(BreakerOutcome)
+        states = dict(old.states) if old is not None else {}
+        states[self.breaker.target] = str(self.breaker.state)
+        ctx.report(BreakerOutcome(states))
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerOutcome:
+    """Each breaker's state after the call went through it, by target (no telemetry column:
+    state changes are event rows, see ``llmkit.telemetry.watch_breaker``)."""
+
+    states: Mapping[str, str]

@@ -27,9 +27,11 @@ pydantic-ai's ``FallbackExceptionGroup``); as an ``LLMError`` it does not escape
 already catches ``LLMError`` and reads ``kind``/``retryable``/``retry_after`` (they summarize
 the group: kind and retryable of the failure that ended the chain, the soonest retry_after).
 
-Telemetry: ``ctx.notes["target"]`` names the target that answered (``degrade:<reason>`` for a
-degradation step), ``ctx.notes["served_by"]`` its provider (the telemetry call record's
-``provider``), and ``ctx.notes["fallback"]`` lists every target tried or passed over, and why.
+Telemetry: the layer reports a :class:`FallbackOutcome`: every target tried or passed over and
+why (``steps``, read as ``path``: ``"a=overloaded>b=circuit_open>c=ok"``), the target that
+answered (``degrade:<reason>`` for a degradation step) and its provider (the call record's
+``provider``). Its columns: ``llmkit.target``, ``llmkit.fallback.path``,
+``llmkit.fallback.skipped``, ``llmkit.degraded`` and ``gen_ai.provider.name``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from llmkit.errors import (
     AllTargetsFailedError,
@@ -47,6 +49,7 @@ from llmkit.errors import (
     LLMError,
 )
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse
 
 if TYPE_CHECKING:
@@ -59,7 +62,9 @@ __all__ = [
     "Decision",
     "DegradeStep",
     "FallbackLayer",
+    "FallbackOutcome",
     "FallbackPolicy",
+    "FallbackStep",
     "SmallerModel",
     "Target",
 ]
@@ -301,6 +306,52 @@ class SmallerModel:
             return None
 
 
+@dataclass(frozen=True, slots=True)
+class FallbackStep:
+    """One target in the walk: its name, what happened there, and why it was passed over."""
+
+    target: str
+    word: str
+    """``ok`` (answered), an error kind (failed there), ``circuit_open`` (skipped, nothing
+    sent), ``deadline`` (skipped, no time left), ``passed_over`` (unfit for that failure, e.g.
+    same provider after a quota error)."""
+    why: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackOutcome:
+    """The walk along the chain in one call (``ctx.outcome(FallbackOutcome)``)."""
+
+    steps: tuple[FallbackStep, ...] = ()
+    """Every target tried or passed over, in order; a degradation step that answered last."""
+    target: str | None = None
+    """The target that answered; ``degrade:<reason>`` for a degradation step."""
+    served_by: str | None = None
+    """The provider that answered."""
+    degraded: str | None = None
+    """The degradation step's reason, when one answered."""
+
+    @property
+    def path(self) -> str:
+        """``"a=overloaded>b=circuit_open>c=ok"``."""
+        return ">".join(f"{s.target}={s.word}" for s in self.steps)
+
+    @property
+    def skipped(self) -> int:
+        """Targets that did not answer."""
+        return sum(s.word != "ok" for s in self.steps if not s.target.startswith("degrade:"))
+
+
+register_columns(
+    FallbackOutcome,
+    Column("target", "llmkit.target", call=lambda o: o.target),
+    Column("fallback_path", "llmkit.fallback.path", call=lambda o: o.path),
+    Column("fallback_skipped", "llmkit.fallback.skipped", call=lambda o: o.skipped),
+    Column("degraded", "llmkit.degraded", call=lambda o: o.degraded),
+    Column("provider", "gen_ai.provider.name", call=lambda o: o.served_by),
+)
+
+
 class _Chain:
     """One call's walk along the targets: the shared bookkeeping of both drivers."""
 
@@ -311,7 +362,15 @@ class _Chain:
         self.tried: set[int] = set()
         self.failures: list[Exception] = []
         self.names: list[str] = []
-        self.log: list[dict[str, Any]] = ctx.notes.setdefault("fallback", [])
+        self.steps: list[FallbackStep] = []
+        self._report()
+
+    def _report(self, **answered: str | None) -> None:
+        self.ctx.report(FallbackOutcome(tuple(self.steps), **answered))
+
+    def _step(self, target: str, word: str, why: str | None = None) -> None:
+        self.steps.append(FallbackStep(target, word, why))
+        self._report()
 
     def target(self) -> Target | None:
         """The next target to call, or None when the chain is over."""
@@ -321,15 +380,15 @@ class _Chain:
         if remaining is not None and remaining <= 0:
             t = self.layer.targets[self.index]
             self._fail(t, DeadlineExceededError("the call's deadline ran out before this target"))
-            self.log[-1]["outcome"] = "skipped"
+            self._step(t.name, "deadline")
             return None
         self.tried.add(self.index)
         return self.layer.targets[self.index]
 
     def success(self, target: Target, response: ChatResponse) -> ChatResponse:
-        self.log.append({"target": target.name, "outcome": "served"})
-        self.ctx.notes["target"] = target.name
-        self.ctx.notes["served_by"] = target.provider or response.provider or self.ctx.provider
+        self.steps.append(FallbackStep(target.name, "ok"))
+        served_by = target.provider or response.provider or self.ctx.provider
+        self._report(target=target.name, served_by=served_by)
         return response
 
     def failure(self, target: Target, error: BaseException) -> None:
@@ -337,28 +396,27 @@ class _Chain:
         assert self.index is not None
         decision = self.layer.policy.decide(error, self.layer.targets, self.index, self.tried)
         if decision.action is Action.RAISE or not isinstance(error, Exception):
-            self.log.append({"target": target.name, "outcome": "raised", "kind": _kind(error)})
+            self._step(target.name, _kind(error))
             raise error
         self._fail(target, error)
-        if isinstance(error, CircuitOpenError):
-            self.log[-1]["outcome"] = "skipped"
+        circuit_open = isinstance(error, CircuitOpenError)
+        self._step(target.name, "circuit_open" if circuit_open else _kind(error))
         for i, why in decision.passed_over:
-            self.log.append({"target": self.layer.targets[i].name, "outcome": "passed", "why": why})
+            self._step(self.layer.targets[i].name, "passed_over", why)
         self.index = decision.index if decision.action is Action.TRY else None
 
     def _fail(self, target: Target, error: Exception) -> None:
         self.failures.append(error)
         self.names.append(target.name)
-        self.log.append({"target": target.name, "outcome": "failed", "kind": _kind(error)})
 
     def group(self) -> AllTargetsFailedError:
         n = len(self.layer.targets)
         return AllTargetsFailedError(f"all {n} fallback targets failed", self.failures, self.names)
 
     def degraded(self, step: DegradeStep, response: ChatResponse) -> ChatResponse:
-        self.ctx.notes["degraded"] = step.reason
-        self.ctx.notes["target"] = f"degrade:{step.reason}"
-        self.ctx.notes["served_by"] = response.provider
+        name = f"degrade:{step.reason}"
+        self.steps.append(FallbackStep(name, "ok"))
+        self._report(target=name, served_by=response.provider, degraded=step.reason)
         return response.with_(degraded=step.reason)
 
 

@@ -7,7 +7,11 @@ spends one, so over any run ``hedges <= initial + ratio * calls`` (at most 10% m
 with the default ``ratio=0.1``).
 
 Hedging is async-only: a sync call cannot race two requests without threads, so
-:meth:`HedgeLayer.handle` passes the call through unhedged (and says so in ``ctx.notes``).
+:meth:`HedgeLayer.handle` passes the call through unhedged (and its :class:`HedgeOutcome` says so).
+
+Telemetry: the layer reports a :class:`HedgeOutcome`; its columns are ``llmkit.hedged`` and
+``llmkit.hedge.won``. The branch whose answer is used has its outcomes adopted by the call
+(``CallContext.branch`` / ``adopt``): the loser's attempts stay in ``ctx.attempts``.
 
 Time is ``ctx.clock``; under :class:`~llmkit.clock.VirtualClock` the race runs in virtual time.
 """
@@ -25,11 +29,35 @@ from typing import Any
 from llmkit.errors import LLMError
 from llmkit.fallback import Target
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse
 
 _log = logging.getLogger("llmkit.hedge")
 
-__all__ = ["HedgeBudget", "HedgeLayer", "HedgePolicy", "LatencyWindow"]
+__all__ = ["HedgeBudget", "HedgeLayer", "HedgeOutcome", "HedgePolicy", "LatencyWindow"]
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeOutcome:
+    """What the hedge did in one call (``ctx.outcome(HedgeOutcome)``)."""
+
+    delay: float | None = None
+    """Seconds it would wait before hedging (None: no hedge for this call)."""
+    fired: bool = False
+    """A second attempt was sent."""
+    winner: str | None = None
+    """``"primary"`` or ``"hedge"``: whose answer was used."""
+    skipped: str | None = None
+    """Why no hedge was sent although one was due: ``budget``, ``deadline``, ``sync``."""
+    failures: tuple[str, ...] = ()
+    """Roles that failed, when both did."""
+
+
+register_columns(
+    HedgeOutcome,
+    Column("hedged", "llmkit.hedged", call=lambda o: o.fired),
+    Column("hedge_won", "llmkit.hedge.won", call=lambda o: o.winner == "hedge"),
+)
 
 
 class LatencyWindow:
@@ -127,8 +155,7 @@ class HedgePolicy:
 class HedgeLayer:
     """Async hedging around ``next`` (or toward ``target``'s handler for the second attempt).
 
-    ``ctx.notes["hedge"]``: ``delay``, ``fired`` (a second attempt was sent), ``winner``
-    (``"primary"``/``"hedge"``), ``skipped`` (``"budget"``, ``"deadline"``, ``"sync"``).
+    Reports a :class:`HedgeOutcome`.
     """
 
     policy: HedgePolicy = field(default_factory=HedgePolicy)
@@ -138,7 +165,7 @@ class HedgeLayer:
     latencies: LatencyWindow = field(default_factory=LatencyWindow)
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
-        ctx.notes["hedge"] = {"fired": False, "skipped": "sync"}
+        ctx.report(HedgeOutcome(skipped="sync"))
         return next(request, ctx)
 
     async def ahandle(
@@ -146,8 +173,7 @@ class HedgeLayer:
     ) -> ChatResponse:
         self.budget.deposit()
         delay = self.policy.hedge_delay(self.latencies)
-        note: dict[str, Any] = {"delay": delay, "fired": False}
-        ctx.notes["hedge"] = note
+        ctx.report(HedgeOutcome(delay))
         clock = ctx.clock
         started = clock.now()
         primary = asyncio.create_task(_call(next, request, ctx))
@@ -159,8 +185,8 @@ class HedgeLayer:
                 await asyncio.wait({primary, timer}, return_when=asyncio.FIRST_COMPLETED)
                 timer.cancel()
                 if not primary.done():
-                    hedge_ctx = self._launch(request, ctx, next, note, tasks)
-            return await self._first_success(tasks, ctx, hedge_ctx, note)
+                    hedge_ctx = self._launch(request, ctx, next, tasks)
+            return await self._first_success(tasks, ctx, hedge_ctx)
         finally:
             await _cancel_all(tasks)
 
@@ -169,24 +195,20 @@ class HedgeLayer:
         request: ChatRequest,
         ctx: CallContext,
         next: AsyncHandler,
-        note: dict[str, Any],
         tasks: dict[asyncio.Task[ChatResponse], tuple[str, float]],
     ) -> CallContext | None:
         remaining = ctx.remaining()
         if remaining is not None and remaining <= 0:
-            note["skipped"] = "deadline"
+            _update(ctx, skipped="deadline")
             return None
         if not self.budget.try_spend():
-            note["skipped"] = "budget"
+            _update(ctx, skipped="budget")
             return None
-        note["fired"] = True
-        # Its own notes and attempt count, so the two attempts do not write over each other;
-        # the deadline and clock are shared.
-        # The stream-end callbacks list is shared, so layers above see a delivered stream
-        # end whichever attempt opened it.
-        if ctx.on_stream_end is None:
-            ctx.on_stream_end = []
-        hedge_ctx = replace(ctx, notes={}, attempt=ctx.attempt)
+        _update(ctx, fired=True)
+        # Its own outcomes and attempt count, so the two attempts do not write over each
+        # other; the deadline, clock, attempt list and stream-end callbacks are shared, so
+        # layers above see a delivered stream end whichever attempt opened it.
+        hedge_ctx = ctx.branch()
         handler = next if self.target is None else (self.target.ahandler or next)
         req = request if self.target is None else self.target.prepare(request)
         tasks[asyncio.create_task(_call(handler, req, hedge_ctx))] = ("hedge", ctx.clock.now())
@@ -197,7 +219,6 @@ class HedgeLayer:
         tasks: dict[asyncio.Task[ChatResponse], tuple[str, float]],
         ctx: CallContext,
         hedge_ctx: CallContext | None,
-        note: dict[str, Any],
     ) -> ChatResponse:
         pending: set[asyncio.Task[ChatResponse]] = set(tasks)
         failures: list[tuple[str, BaseException]] = []
@@ -210,19 +231,21 @@ class HedgeLayer:
                     failures.append((role, exc))
                     continue
                 self.latencies.observe(ctx.clock.now() - began)
-                note["winner"] = role
                 if role == "hedge" and hedge_ctx is not None:
-                    ctx.notes.update({k: v for k, v in hedge_ctx.notes.items() if k != "hedge"})
-                    ctx.attempt = max(ctx.attempt, hedge_ctx.attempt)
-                    ctx.stream = hedge_ctx.stream
+                    ctx.adopt(hedge_ctx)
                 elif hedge_ctx is not None and hedge_ctx.stream is not None:
                     await _close_stream(hedge_ctx.stream)  # both opened one; the hedge lost
+                _update(ctx, winner=role)
                 return task.result()
         if len(failures) > 1:
-            note["failures"] = [role for role, _ in failures]
+            _update(ctx, failures=tuple(role for role, _ in failures))
         # Both failed: the primary's error is the call's error (the hedge was extra).
         primary_errors = [exc for role, exc in failures if role == "primary"]
         raise (primary_errors or [failures[0][1]])[0]
+
+
+def _update(ctx: CallContext, **changes: Any) -> None:
+    ctx.report(replace(ctx.outcome(HedgeOutcome) or HedgeOutcome(), **changes))
 
 
 async def _call(handler: AsyncHandler, request: ChatRequest, ctx: CallContext) -> ChatResponse:

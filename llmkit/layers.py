@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from llmkit.clock import Clock, system_clock
+from llmkit.outcomes import AttemptOutcome, Event
 from llmkit.types import ChatRequest, ChatResponse
 
 __all__ = ["AsyncHandler", "CallContext", "Handler", "Layer", "compose", "compose_async"]
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -41,13 +44,14 @@ class CallContext:
     credentials (``llmkit.cache.key.credential_scope``), so no cached answer crosses tenants."""
     started: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
-    notes: dict[str, Any] = field(default_factory=dict)
-    """Layer annotations for telemetry: ``cache_hit``, ``served_by``, ``degraded``, ..."""
+    outcomes: dict[type[Any], Any] = field(default_factory=dict)
+    """Each layer's typed outcome, by type (``report`` / ``outcome``; see ``llmkit.outcomes``)."""
+    attempts: list[AttemptOutcome] = field(default_factory=list)
+    """Every attempt of this call as the transport saw it, in order."""
+    events: list[Event] | None = None
+    """Event rows layers asked for (``event``); telemetry emits them."""
     min_attempt: float = 0.0
     """No attempt starts with less than this many seconds left (set by the deadline layer)."""
-    attempt_log: list[Any] | None = None
-    """Attempt records of this call (``llmkit.telemetry.AttemptRecord``), or None when no
-    telemetry is listening; the transport appends, the retry layer annotates the last one."""
     deliver_stream: bool = False
     """``Client.stream``: the transport returns as soon as the first event has arrived and
     leaves the open stream in ``stream`` (retries and fallbacks happen only before that)."""
@@ -69,6 +73,36 @@ class CallContext:
         if self.on_stream_end is None:
             self.on_stream_end = []
         self.on_stream_end.append(callback)
+
+    def report(self, outcome: object) -> None:
+        """Attach a layer's outcome (replacing an earlier one of the same type)."""
+        self.outcomes[type(outcome)] = outcome
+
+    def outcome(self, kind: type[T]) -> T | None:
+        """The outcome of type ``kind`` reported in this call, or None."""
+        found: T | None = self.outcomes.get(kind)
+        return found
+
+    def event(self, event: str, *, target: str, reason: str, **attributes: Any) -> None:
+        """Ask telemetry for an event row (``llmkit.outcomes.Event``) about this call."""
+        if self.events is None:
+            self.events = []
+        self.events.append(Event(event, target, reason, self.clock.now(), attributes))
+
+    def branch(self) -> CallContext:
+        """A context for a concurrent second attempt (a hedge): its own outcomes and attempt
+        count; the deadline, clock, attempt list, events and stream-end callbacks are shared."""
+        if self.on_stream_end is None:
+            self.on_stream_end = []
+        if self.events is None:
+            self.events = []
+        return replace(self, outcomes={})
+
+    def adopt(self, branch: CallContext) -> None:
+        """Make ``branch``'s outcomes this call's (the branch whose answer was used)."""
+        self.outcomes.update(branch.outcomes)
+        self.attempt = max(self.attempt, branch.attempt)
+        self.stream = branch.stream
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or None without a deadline."""

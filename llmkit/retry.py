@@ -22,13 +22,17 @@ After a failure, a ``tenacity.Retrying`` (``AsyncRetrying``) replays that failur
 first attempt and drives the rest with ``retry``/``wait``/``stop`` callables that call the
 policy above, and ``sleep=ctx.clock.sleep`` (``asleep``), so a virtual clock makes retry
 storms instant in tests. The layer's sync and async drivers share those callables.
+
+Telemetry: the layer reports a :class:`RetryOutcome` (the decision after each failed attempt,
+seconds slept, whether the budget refused) whose columns are ``llmkit.retry.decision``,
+``llmkit.retry.delay`` and ``llmkit.retry.budget_denied``.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import tenacity
@@ -36,9 +40,51 @@ import tenacity
 from llmkit.budget import RetryBudget
 from llmkit.errors import LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse
 
-__all__ = ["RetryDecision", "RetryLayer", "RetryPolicy"]
+__all__ = ["RetryDecision", "RetryLayer", "RetryOutcome", "RetryPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    """What the retry layer decided in one call (``ctx.outcome(RetryOutcome)``)."""
+
+    decisions: tuple[tuple[int, str, float | None], ...] = ()
+    """``(attempt number, decision, delay before the next attempt or None)`` per failed
+    attempt; decisions are the words of :attr:`RetryDecision.reason`."""
+    slept: float = 0.0
+    """Seconds slept between attempts, in total."""
+    budget_denied: bool = False
+
+    def decision(self, attempt: int) -> tuple[str, float | None] | None:
+        for n, word, delay in self.decisions:
+            if n == attempt:
+                return word, delay
+        return None
+
+
+def _decision(o: RetryOutcome, attempt: int) -> str | None:
+    found = o.decision(attempt)
+    return None if found is None else found[0]
+
+
+def _delay(o: RetryOutcome, attempt: int) -> float | None:
+    found = o.decision(attempt)
+    return None if found is None else found[1]
+
+
+register_columns(
+    RetryOutcome,
+    Column("retry_delay", "llmkit.retry.delay", call=lambda o: o.slept, attempt=_delay, absent=0.0),
+    Column("retry_decision", "llmkit.retry.decision", attempt=_decision),
+    Column(
+        "budget_denied",
+        "llmkit.retry.budget_denied",
+        call=lambda o: o.budget_denied,
+        attempt=lambda o, n: _decision(o, n) == "budget_denied",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,27 +223,24 @@ class _Hooks:
             min_attempt=ctx.min_attempt,
             budget=self.budget,
         )
-        if reason == "budget_denied":
-            ctx.notes["budget_denied"] = True
         if reason is None:
-            ctx.notes["retry_delay"] = ctx.notes.get("retry_delay", 0.0) + delay
             self._note("retry", delay)
             return False
         self._note(reason, None)
         return True
 
     def _note(self, decision: str, delay: float | None) -> None:
-        log = self.ctx.attempt_log
-        # Only the record of the attempt that just failed, which is not annotated yet: an
-        # error raised before anything was sent (an open circuit) has no record of its own
-        # and must not overwrite the decision about the attempt before it.
-        if log and log[-1].retry_decision is None:
-            log[-1] = replace(
-                log[-1],
-                retry_decision=decision,
-                retry_delay=delay,
-                budget_denied=decision == "budget_denied",
-            )
+        ctx = self.ctx
+        old = ctx.outcome(RetryOutcome) or RetryOutcome()
+        slept = old.slept + (delay or 0.0)
+        denied = old.budget_denied or decision == "budget_denied"
+        decisions = old.decisions
+        # Only about the attempt that just failed, once: an error raised before anything was
+        # sent (an open circuit) is no attempt of its own and must not overwrite the decision
+        # about the attempt before it.
+        if ctx.attempt and old.decision(ctx.attempt) is None:
+            decisions = (*decisions, (ctx.attempt, decision, delay))
+        ctx.report(RetryOutcome(decisions, slept, denied))
 
 
 class RetryLayer:

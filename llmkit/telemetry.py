@@ -102,6 +102,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast, ru
 from llmkit.clock import Clock, system_clock
 from llmkit.errors import LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import AttemptOutcome, Column, Event, registered_columns
 from llmkit.types import ChatRequest, ChatResponse, Usage
 
 if TYPE_CHECKING:
@@ -216,11 +217,15 @@ class Record:
     hedged: bool | None = None
     hedge_won: bool | None = None
     throttle_wait: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Columns registered by other layers (``llmkit.outcomes.register_columns``), by key."""
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(zip(_OUT_KEYS, _read_all(self), strict=True))
         out["llmkit.tags"] = dict(self.tags)
         out["gen_ai.response.finish_reasons"] = list(self.finish_reasons)
+        if self.extra:
+            out.update(self.extra)
         return out
 
 
@@ -318,9 +323,11 @@ class EventRecord:
     previous: str | None = None
     failure_rate: float | None = None
     threshold: float | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    """A layer's own values (``ctx.event(..., **attributes)``), keys as given."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "llmkit.record": "event",
             "timestamp": self.timestamp,
             "llmkit.event": self.event,
@@ -330,6 +337,9 @@ class EventRecord:
             "llmkit.breaker.failure_rate": self.failure_rate,
             "llmkit.breaker.threshold": self.threshold,
         }
+        if self.attributes:
+            out.update(self.attributes)
+        return out
 
 
 _BREAKER_REASONS: dict[tuple[str, str], str] = {
@@ -525,15 +535,89 @@ def as_sink(value: TelemetrySink | Sequence[TelemetrySink] | None) -> TelemetryS
     return value
 
 
+# --------------------------------------------------------------------------- columns of layers
+
+
+class _Plan:
+    """The registered columns (``llmkit.outcomes``), sorted once per registry version."""
+
+    __slots__ = ("attempt", "call", "version")
+
+    def __init__(self, version: int, columns: Sequence[tuple[type[Any], Column[Any]]]) -> None:
+        self.version = version
+        for _, col in columns:
+            known = _FIELD_KEYS.get(col.name)
+            if known is not None and known != col.key:
+                raise ValueError(f"column {col.name!r} is {known!r}, not {col.key!r}")
+            if known is None and col.key in _CORE_KEYS:
+                raise ValueError(f"column key {col.key!r} belongs to the record field")
+        self.attempt = tuple((t, c, c.name in _FIELD_KEYS) for t, c in columns if c.attempt)
+        self.call = tuple((t, c, c.name in _FIELD_KEYS) for t, c in columns)
+
+
+_FIELD_KEYS = dict(_KEYS)
+_CORE_KEYS = frozenset(_FIELD_KEYS.values())
+_plan_cache: list[_Plan] = []
+
+
+def _plan() -> _Plan:
+    version, columns = registered_columns()
+    if not _plan_cache or _plan_cache[0].version != version:
+        _plan_cache[:] = [_Plan(version, columns)]
+    return _plan_cache[0]
+
+
+def attempt_record(
+    request: ChatRequest, ctx: CallContext, att: AttemptOutcome, fp: str | None, plan: _Plan
+) -> AttemptRecord:
+    """The record of one attempt, from the transport's outcome and the layers' columns."""
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    outcomes = ctx.outcomes
+    for kind, col, builtin in plan.attempt:
+        outcome = outcomes.get(kind)
+        if outcome is None:
+            continue
+        value = col.attempt(outcome, att.number)  # type: ignore[misc]
+        if not builtin:
+            extra[col.key] = value
+        elif value is not None:
+            fields[col.name] = value
+    fields.update(response_fields(att.response))
+    fields.update(error_fields(att.error))
+    if fields.get("status") is None:
+        fields["status"] = att.status
+    if att.cancelled:
+        fields["error_type"] = "cancelled"
+    return AttemptRecord(
+        call_id=ctx.call_id,
+        timestamp=att.wall,
+        provider=att.provider,
+        request_model=att.model,
+        stream=att.stream,
+        attempt=att.number,
+        latency=att.latency,
+        ttft=att.ttft,
+        server_address=att.server_address,
+        tags=request.tags,
+        fingerprint=fp,
+        read_timeout=att.read_timeout,
+        deadline_remaining=att.deadline_remaining,
+        extra=extra,
+        **fields,
+    )
+
+
 # --------------------------------------------------------------------------- the layer
 
 
 class TelemetryLayer:
-    """Outermost layer: gives the call an attempt log and emits its records when it ends.
+    """Outermost layer: emits the call's records when it ends.
 
-    Attempt records are buffered in ``ctx.attempt_log`` (the retry layer annotates each with
-    its decision) and emitted, then the call record, when the call ends -- for a delivered
-    stream, when the stream ends.
+    When the call ends -- for a delivered stream, when the stream ends -- it turns each
+    attempt the transport reported (``ctx.attempts``) into an :class:`AttemptRecord`, emits
+    the event rows layers asked for (``ctx.event``), then the :class:`CallRecord`. Columns of
+    other layers come from their typed outcomes through ``llmkit.outcomes.register_columns``.
     """
 
     __slots__ = ("sink",)
@@ -541,13 +625,8 @@ class TelemetryLayer:
     def __init__(self, sink: TelemetrySink) -> None:
         self.sink = sink
 
-    def _start(self, request: ChatRequest, ctx: CallContext) -> tuple[float, float]:
-        ctx.attempt_log = []
-        ctx.notes["fingerprint"] = fingerprint(request)
-        return ctx.clock.now(), ctx.clock.wall()
-
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
-        start = self._start(request, ctx)
+        start = ctx.clock.now(), ctx.clock.wall()
         try:
             response = next(request, ctx)
         except BaseException as exc:
@@ -559,7 +638,7 @@ class TelemetryLayer:
     async def ahandle(
         self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
     ) -> ChatResponse:
-        start = self._start(request, ctx)
+        start = ctx.clock.now(), ctx.clock.wall()
         try:
             response = await next(request, ctx)
         except BaseException as exc:
@@ -584,16 +663,34 @@ class TelemetryLayer:
         response: ChatResponse | None,
         error: BaseException | None,
     ) -> None:
-        """Emit the buffered attempt records, then the call record (``start``: now, wall)."""
+        """Emit the attempt records, the events, then the call record (``start``: now, wall)."""
         try:
-            for rec in ctx.attempt_log or ():
+            plan = _plan()
+            fp = fingerprint(request)
+            attempts = [attempt_record(request, ctx, a, fp, plan) for a in ctx.attempts]
+            call = call_record(
+                request, ctx, start, response, error, attempts=attempts, fp=fp, plan=plan
+            )
+            for rec in attempts:
                 self.sink.emit(rec)
-            self.sink.emit(call_record(request, ctx, start, response, error))
+            for ev in ctx.events or ():
+                self.sink.emit(_event_record(ev, ctx.clock))  # type: ignore[arg-type]
+            self.sink.emit(call)
         except Exception:  # a broken sink must not break the product
             _log.exception("telemetry sink %r failed", self.sink)
 
     def __repr__(self) -> str:
         return f"TelemetryLayer({self.sink!r})"
+
+
+def _event_record(ev: Event, clock: Clock) -> EventRecord:
+    return EventRecord(
+        timestamp=clock.wall() - (clock.now() - ev.at),
+        event=ev.event,
+        target=ev.target,
+        reason=ev.reason,
+        attributes=ev.attributes,
+    )
 
 
 def call_record(
@@ -602,29 +699,25 @@ def call_record(
     start: tuple[float, float],
     response: ChatResponse | None,
     error: BaseException | None,
+    *,
+    attempts: Sequence[AttemptRecord] = (),
+    fp: str | None = None,
+    plan: _Plan | None = None,
 ) -> CallRecord:
-    """The record of a whole call; ``start`` is ``(clock.now(), clock.wall())`` at its start.
-
-    Written out field by field (no intermediate dicts): it runs once per call.
-    """
+    """The record of a whole call; ``start`` is ``(clock.now(), clock.wall())`` at its start."""
     t0, wall = start
-    log: list[AttemptRecord] | None = ctx.attempt_log
-    last = log[-1] if log else None
-    notes = ctx.notes
-    status = server = decision = None
+    last = attempts[-1] if attempts else None
+    status = server = None
     if last is not None:
-        status, server, decision = last.status, last.server_address, last.retry_decision
-    usage = response_model = response_id = request_id = ttft = None
+        status, server = last.status, last.server_address
+    usage = response_model = response_id = request_id = ttft = degraded = cache_hit = None
     finish: tuple[str, ...] = ()
-    degraded = notes.get("degraded")
-    cache_hit = notes.get("cache_hit")
     if response is not None:
         usage, response_model, response_id = response.usage, response.model, response.id
-        ttft, request_id = response.ttft, response.request_id
+        ttft, request_id, degraded = response.ttft, response.request_id, response.degraded
         if response.finish_reason:
             finish = (response.finish_reason,)
-        degraded = response.degraded or degraded
-        if cache_hit is None and response.cached:
+        if response.cached:
             cache_hit = True
     error_type = retry_after = None
     if error is not None:
@@ -635,14 +728,29 @@ def call_record(
             error_type = type(error).__name__
     elif response is None:
         error_type = "cancelled"  # a delivered stream closed before its end
-    path = skipped = None
-    if (chain := notes.get("fallback")) is not None:
-        path, skipped = fallback_summary(chain, notes.get("target"))
-    hedge = notes.get("hedge")
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    outcomes = ctx.outcomes
+    for kind, col, builtin in (plan or _plan()).call:
+        outcome = outcomes.get(kind)
+        if outcome is None:
+            value = col.absent
+            if value is None:
+                continue
+        elif col.call is not None:
+            value = col.call(outcome)
+        elif last is None:
+            value = None
+        else:
+            value = getattr(last, col.name) if builtin else last.extra.get(col.key)
+        if not builtin:
+            extra[col.key] = value
+        elif value is not None:
+            fields[col.name] = value
     return CallRecord(
         call_id=ctx.call_id,
         timestamp=wall,
-        provider=notes.get("served_by") or ctx.provider,
+        provider=fields.pop("provider", ctx.provider),
         request_model=request.model,
         response_model=response_model,
         stream=request.stream,
@@ -661,47 +769,10 @@ def call_record(
         response_id=response_id,
         request_id=request_id,
         server_address=server,
-        cost=notes.get("cost"),
-        cache_hit=cache_hit,
+        cache_hit=fields.pop("cache_hit", cache_hit),
         tags=request.tags,
-        fingerprint=notes.get("fingerprint"),
-        retry_delay=notes.get("retry_delay", 0.0),
-        retry_decision=decision,
-        budget_denied=bool(notes.get("budget_denied", False)),
-        degraded=degraded,
-        cache_status=notes.get("cache"),
-        target=notes.get("target"),
-        fallback_path=path,
-        fallback_skipped=skipped,
-        hedged=None if hedge is None else bool(hedge.get("fired")),
-        hedge_won=None if hedge is None else hedge.get("winner") == "hedge",
-        throttle_wait=notes.get("throttle_wait", 0.0),
+        fingerprint=fp,
+        degraded=fields.pop("degraded", degraded),
+        extra=extra,
+        **fields,
     )
-
-
-_PATH_WORDS = {"served": "ok", "passed": "passed_over"}
-
-
-def fallback_summary(
-    chain: Sequence[Mapping[str, Any]], target: str | None = None
-) -> tuple[str, int]:
-    """``("a=overloaded>b=circuit_open>c=ok", 2)`` from ``ctx.notes["fallback"]``.
-
-    The count is of targets that did not answer. A "skipped" entry is an open circuit
-    (``CircuitOpenError``, kind overloaded) or, with kind timeout, the deadline running out
-    before the target (see ``llmkit.fallback._Chain``). ``target`` (``ctx.notes["target"]``)
-    adds the degradation step that answered, if one did.
-    """
-    parts: list[str] = []
-    skipped = 0
-    for entry in chain:
-        outcome = entry.get("outcome")
-        if outcome == "skipped":
-            word = "circuit_open" if entry.get("kind") == "overloaded" else "deadline"
-        else:
-            word = _PATH_WORDS.get(str(outcome)) or str(entry.get("kind", outcome))
-        skipped += outcome != "served"
-        parts.append(f"{entry.get('target')}={word}")
-    if target is not None and target.startswith("degrade:"):
-        parts.append(f"{target}=ok")
-    return ">".join(parts), skipped

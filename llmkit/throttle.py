@@ -14,9 +14,9 @@ Real traffic has odd values: placeholders (``X-RATELIMIT-LIMIT-TOKENS-XXX``), a 
 :class:`Limiter` is the policy (per model: what is left, when it refills; given a request's
 cost, how long to wait). It reserves what each request will use, so concurrent calls do not
 all spend the same "remaining". :class:`ThrottleLayer` waits on the clock before sending and
-feeds the limiter with the headers the transport leaves in ``ctx.notes["response_headers"]``
-(or call :meth:`ThrottleLayer.observe` from any response-header hook). A 429's
-``retry_after`` also blocks the model until then.
+feeds the limiter with the response headers of the attempt it let through (the transport's
+``AttemptOutcome.headers``; or call :meth:`ThrottleLayer.observe` from any response-header
+hook). A 429's ``retry_after`` also blocks the model until then.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Literal
 
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.ratelimit import parse_duration, parse_epoch_ms, parse_reset
 from llmkit.types import ChatRequest, ChatResponse
 
@@ -37,6 +38,7 @@ __all__ = [
     "Limiter",
     "RequestCost",
     "ThrottleLayer",
+    "ThrottleOutcome",
     "ThrottlePolicy",
     "estimate_cost",
     "parse_duration",
@@ -263,16 +265,28 @@ class Limiter:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleOutcome:
+    """Seconds the throttle held the call before sending, summed over its attempts."""
+
+    waited: float = 0.0
+
+
+register_columns(
+    ThrottleOutcome,
+    Column("throttle_wait", "llmkit.throttle.wait", call=lambda o: o.waited, absent=0.0),
+)
+
+
 @dataclass(slots=True)
 class ThrottleLayer:
     """Waits (on ``ctx.clock``) until the model's buckets can take the request, then sends.
 
-    ``ctx.notes["throttle_wait"]`` is the seconds waited, summed over the call's attempts (only
-    when > 0). Never waits past the call's deadline nor longer than ``policy.max_wait`` in total.
+    Reports a :class:`ThrottleOutcome` (seconds waited, summed over the call's attempts) when
+    it waited. Never waits past the call's deadline nor longer than ``policy.max_wait`` in total.
     """
 
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
-    headers_note: str = "response_headers"
     _limiters: dict[tuple[str, str], Limiter] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -298,13 +312,13 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             ctx.clock.sleep(wait)
             waited += wait
-        self._sending(ctx, waited)
+        sent = self._sending(ctx, waited)
         try:
             response = next(request, ctx)
         except LLMError as exc:
-            self._learn(ctx, limiter, exc)
+            self._learn(ctx, limiter, sent, exc)
             raise
-        self._learn(ctx, limiter, None)
+        self._done(ctx, limiter, sent)
         return response
 
     async def ahandle(
@@ -316,13 +330,13 @@ class ThrottleLayer:
         while (wait := self._wait(limiter, cost, ctx, waited)) > 0:
             await ctx.clock.asleep(wait)
             waited += wait
-        self._sending(ctx, waited)
+        sent = self._sending(ctx, waited)
         try:
             response = await next(request, ctx)
         except LLMError as exc:
-            self._learn(ctx, limiter, exc)
+            self._learn(ctx, limiter, sent, exc)
             raise
-        self._learn(ctx, limiter, None)
+        self._done(ctx, limiter, sent)
         return response
 
     def _wait(self, limiter: Limiter, cost: RequestCost, ctx: CallContext, waited: float) -> float:
@@ -337,14 +351,23 @@ class ThrottleLayer:
             return 0.0  # below the clock's useful resolution (acquire already rounds ``wait``)
         return min(wait, budget)
 
-    def _sending(self, ctx: CallContext, waited: float) -> None:
+    def _sending(self, ctx: CallContext, waited: float) -> int:
+        """Note the wait; the number of attempts reported before this one is sent."""
         if waited:  # summed: as an attempt layer it runs once per attempt of the call
-            ctx.notes["throttle_wait"] = ctx.notes.get("throttle_wait", 0.0) + waited
-        ctx.notes.pop(self.headers_note, None)  # only this attempt's headers count
+            old = ctx.outcome(ThrottleOutcome)
+            ctx.report(ThrottleOutcome(waited + (old.waited if old is not None else 0.0)))
+        return len(ctx.attempts)
 
-    def _learn(self, ctx: CallContext, limiter: Limiter, exc: LLMError | None) -> None:
-        headers = ctx.notes.get(self.headers_note)
-        if isinstance(headers, Mapping):
+    def _done(self, ctx: CallContext, limiter: Limiter, sent: int) -> None:
+        if ctx.stream is None:
+            self._learn(ctx, limiter, sent, None)
+        else:  # a delivered stream reports its attempt when it ends
+            ctx.at_stream_end(lambda r, e: self._learn(ctx, limiter, sent, None))
+
+    def _learn(self, ctx: CallContext, limiter: Limiter, sent: int, exc: LLMError | None) -> None:
+        # Only the attempt this layer let through counts (none: refused before sending).
+        headers = ctx.attempts[-1].headers if len(ctx.attempts) > sent else None
+        if headers:
             buckets = parse_rate_limit_headers(headers, wall=ctx.clock.wall())
             if buckets:
                 limiter.observe(buckets, now=ctx.clock.now())

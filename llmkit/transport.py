@@ -23,8 +23,9 @@ Streams: ``chat(stream=True)`` reads the whole stream inside the attempt (so a m
 failure can still be retried: nothing was delivered) and returns the aggregate with ``ttft``.
 ``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first event
 has arrived and leaves a :class:`ChatStream` in ``ctx.stream``; from then on errors go to the
-reader. Each attempt leaves its response headers in ``ctx.notes["response_headers"]``
-(rate-limit headers for ``llmkit.throttle``). The sans-IO parts (timeouts, error mapping,
+reader. Each attempt ends as one neutral :class:`~llmkit.outcomes.AttemptOutcome` in
+``ctx.attempts`` (status, answer or error, timings, response headers for ``llmkit.throttle``);
+telemetry builds its attempt records from those. The sans-IO parts (timeouts, error mapping,
 stream state, records) are shared; the sync and async classes only do I/O.
 
 :class:`ScriptedTransport` is a test double for httpx that advances a virtual clock by a
@@ -55,10 +56,10 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
+from llmkit.outcomes import AttemptOutcome
 from llmkit.providers.base import Adapter, StreamParser
 from llmkit.secrets import APIKey, redact_url
 from llmkit.sse import SSEDecoder
-from llmkit.telemetry import AttemptRecord, error_fields, response_fields
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
 from llmkit.watchdog import Watch, watchdog
 
@@ -213,34 +214,31 @@ class Endpoint:
         response: ChatResponse | None = None,
         error: BaseException | None = None,
         ttft: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """Report the ended attempt as a neutral :class:`AttemptOutcome` in ``ctx.attempts``."""
         if isinstance(error, LLMError) and self.api_key is not None:
             error.redact(self.api_key)  # every failure passes here before it is raised
-        if ctx.attempt_log is None:
-            return
-        fields: dict[str, Any] = {"status": status}
-        fields.update(response_fields(response))
-        fields.update(error_fields(error))
-        if fields["status"] is None:
-            fields["status"] = status
-        if (response is None and error is None) or isinstance(error, asyncio.CancelledError):
-            fields["error_type"] = "cancelled"
-        ctx.attempt_log.append(
-            AttemptRecord(
-                call_id=ctx.call_id,
-                timestamp=att.wall,
+        if isinstance(error, LLMError) and status is None:
+            status = error.status
+        ctx.attempts.append(
+            AttemptOutcome(
+                number=att.number,
                 provider=self.provider,
-                request_model=request.model,
+                model=request.model,
                 stream=request.stream,
-                attempt=att.number,
+                wall=att.wall,
                 latency=ctx.clock.now() - att.t0,
                 ttft=ttft,
+                status=status,
+                response=response,
+                error=error,
+                cancelled=(response is None and error is None)
+                or isinstance(error, asyncio.CancelledError),
+                headers=headers,
                 server_address=self.host,
-                tags=request.tags,
-                fingerprint=ctx.notes.get("fingerprint"),
                 read_timeout=att.timeouts.read,
                 deadline_remaining=att.remaining,
-                **fields,
             )
         )
 
@@ -342,6 +340,7 @@ class _StreamState:
             response=response,
             error=error,
             ttft=self.ttft,
+            headers=self._http.headers,
         )
         if ctx.stream is self:
             ctx.stream_result = (response, error)
@@ -538,7 +537,6 @@ class HTTPTransport:
             if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise
             raise err from exc
-        ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         streaming = request.stream and response.is_success
         if ctx.deadline is not None:
             if type(ctx.clock) is SystemClock:  # virtual seconds are not the watchdog's
@@ -552,7 +550,7 @@ class HTTPTransport:
         try:
             response.read()
         except Exception as exc:
-            if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
+            if (err := _fail(ep, ctx, request, att, exc, response=response)) is None:
                 raise
             raise err from exc
         finally:
@@ -634,7 +632,6 @@ class AsyncHTTPTransport:
             if (err := _fail(ep, ctx, request, att, exc)) is None:
                 raise
             raise err from exc
-        ctx.notes["response_headers"] = response.headers  # for layers such as the throttle
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)
             if ctx.deliver_stream:
@@ -647,7 +644,7 @@ class AsyncHTTPTransport:
         try:
             await response.aread()
         except BaseException as exc:
-            if (err := _fail(ep, ctx, request, att, exc, status=response.status_code)) is None:
+            if (err := _fail(ep, ctx, request, att, exc, response=response)) is None:
                 raise
             raise err from exc
         finally:
@@ -778,12 +775,13 @@ def _fail(
     att: _Attempt,
     exc: BaseException,
     *,
-    status: int | None = None,
+    response: httpx.Response | None = None,
 ) -> LLMError | None:
     """Record a failed attempt; the LLMError to raise, or None to re-raise ``exc`` as it is
     (it is that LLMError already, a bug, or a cancellation from outside)."""
     mapped = ep.error(exc, att)
-    ep.record(ctx, request, att, status=status, error=mapped or exc)
+    status, headers = (None, None) if response is None else (response.status_code, response.headers)
+    ep.record(ctx, request, att, status=status, error=mapped or exc, headers=headers)
     return None if mapped is exc else mapped
 
 
@@ -796,9 +794,9 @@ def _parse(
             raise ep.adapter.classify(response)
         out = ep.adapter.parse_response(response)
     except LLMError as err:
-        ep.record(ctx, request, att, status=status, error=err)
+        ep.record(ctx, request, att, status=status, error=err, headers=response.headers)
         raise
-    ep.record(ctx, request, att, status=status, response=out)
+    ep.record(ctx, request, att, status=status, response=out, headers=response.headers)
     return out
 
 

@@ -11,6 +11,7 @@ from llmkit.breaker import (
     BreakerConfig,
     BreakerEvent,
     BreakerLayer,
+    BreakerOutcome,
     BreakerState,
     CircuitBreaker,
     CircuitOpenError,
@@ -212,7 +213,7 @@ def test_layer_skips_next_when_open_and_notes_state() -> None:
     with pytest.raises(CircuitOpenError):
         layer.handle(REQ, ctx, failing)
     assert calls == 2  # the refused call never reached the handler
-    assert ctx.notes["breaker"] == {"primary": "open"}
+    assert ctx.outcome(BreakerOutcome) == BreakerOutcome({"primary": "open"})
 
 
 def test_async_layer_records_outcomes() -> None:

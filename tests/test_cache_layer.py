@@ -11,6 +11,7 @@ import pytest
 
 from llmkit.cache import (
     CacheLayer,
+    CacheOutcome,
     CacheUnavailableError,
     MemoryCache,
     SQLiteCache,
@@ -62,7 +63,7 @@ def test_miss_then_hit_with_stats() -> None:
     inner = Inner()
     c1 = ctx(clock)
     first = layer.handle(REQ, c1, inner)
-    assert (first.cached, c1.notes["cache"]) == (False, "store")
+    assert (first.cached, c1.outcome(CacheOutcome)) == (False, CacheOutcome("store"))
     c2 = ctx(clock)
     t0 = clock.now()
     second = layer.handle(REQ.with_(tags={"job": "x"}), c2, inner)
@@ -71,7 +72,7 @@ def test_miss_then_hit_with_stats() -> None:
     assert second.text == "4"
     assert second.latency == 0.0
     assert clock.now() == t0  # a hit costs no (virtual) time
-    assert c2.notes["cache"] == "hit"
+    assert c2.outcome(CacheOutcome) == CacheOutcome("hit")
     s = layer.stats
     assert (s.hits, s.misses, s.stores) == (1, 1, 1)
     assert s.tokens_saved == 15

@@ -569,7 +569,9 @@ def test_response_headers_left_for_layers() -> None:
     class Peek(Recorder):
         def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
             out = next(request, ctx)
-            seen.append(ctx.notes["response_headers"].get("x-ratelimit-remaining-requests"))
+            headers = ctx.attempts[-1].headers
+            assert headers is not None
+            seen.append(headers.get("x-ratelimit-remaining-requests"))
             return out
 
     transport = httpx.MockTransport(

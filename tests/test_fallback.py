@@ -29,7 +29,9 @@ from llmkit.fallback import (
     AllTargetsFailedError,
     Canned,
     FallbackLayer,
+    FallbackOutcome,
     FallbackPolicy,
+    FallbackStep,
     SmallerModel,
     Target,
 )
@@ -138,11 +140,11 @@ def test_moves_on_after_transient_failure_and_notes_who_served() -> None:
     r = layer.handle(REQ, c, never)
     assert r.text == "from b"
     assert b.requests[0].model == "gpt-small"
-    assert (c.notes["target"], c.notes["served_by"]) == ("b", "b")  # b answers as provider "b"
-    assert c.notes["fallback"] == [
-        {"target": "a", "outcome": "failed", "kind": "overloaded"},
-        {"target": "b", "outcome": "served"},
-    ]
+    out = c.outcome(FallbackOutcome)
+    assert out is not None
+    assert (out.target, out.served_by) == ("b", "b")  # b answers as provider "b"
+    assert out.steps == (FallbackStep("a", "overloaded"), FallbackStep("b", "ok"))
+    assert (out.path, out.skipped) == ("a=overloaded>b=ok", 1)
 
 
 def test_none_handler_means_rest_of_the_stack() -> None:
@@ -178,11 +180,9 @@ def test_quota_goes_to_another_provider() -> None:
     cx = ctx()
     assert layer.handle(REQ, cx, never).text == "from c"
     assert b.requests == []
-    assert {
-        "target": "b",
-        "outcome": "passed",
-        "why": "same provider openai (quota exhausted)",
-    } in (cx.notes["fallback"])
+    out = cx.outcome(FallbackOutcome)
+    assert out is not None
+    assert FallbackStep("b", "passed_over", "same provider openai (quota exhausted)") in out.steps
 
 
 def test_context_length_goes_to_larger_model() -> None:
@@ -254,7 +254,9 @@ def test_open_circuit_is_skipped_without_calling_the_target() -> None:
         layer.handle(REQ, cx, never)
     assert len(a.requests) == 1
     assert isinstance(info.value.exceptions[0], CircuitOpenError)
-    assert cx.notes["fallback"][0] == {"target": "a", "outcome": "skipped", "kind": "overloaded"}
+    out = cx.outcome(FallbackOutcome)
+    assert out is not None
+    assert out.steps[0] == FallbackStep("a", "circuit_open")
 
 
 def test_deadline_is_shared_by_the_chain() -> None:
@@ -276,8 +278,9 @@ def test_canned_degradation_is_marked() -> None:
     cx = ctx()
     r = layer.handle(REQ, cx, never)
     assert (r.text, r.degraded) == ("Busy, try again soon.", "canned")
-    assert cx.notes["degraded"] == "canned"
-    assert (cx.notes["target"], cx.notes["served_by"]) == ("degrade:canned", "canned")
+    out = cx.outcome(FallbackOutcome)
+    assert out is not None
+    assert (out.degraded, out.target, out.served_by) == ("canned", "degrade:canned", "canned")
 
 
 def test_smaller_model_then_canned() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import pytest
 
 from llmkit.clock import VirtualClock
 from llmkit.errors import ServerError, TimeoutError
 from llmkit.fallback import Target
-from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy, LatencyWindow
+from llmkit.hedge import HedgeBudget, HedgeLayer, HedgeOutcome, HedgePolicy, LatencyWindow
 from llmkit.layers import CallContext
 from llmkit.types import ChatRequest, ChatResponse, Message
 
@@ -151,6 +152,19 @@ def test_budget_caps_hedges_at_a_ratio_of_calls() -> None:
 # ------------------------------------------------------------------ the layer
 
 
+@dataclass(frozen=True)
+class Marked:
+    """An outcome of a test layer: which attempt reported it."""
+
+    attempt: int
+
+
+def hedged(ctx: CallContext) -> HedgeOutcome:
+    out = ctx.outcome(HedgeOutcome)
+    assert out is not None
+    return out
+
+
 class Attempts:
     """An async handler whose n-th attempt takes latencies[n] and may fail."""
 
@@ -164,7 +178,7 @@ class Attempts:
         n = len(self.started)
         self.started.append(ctx.clock.now())
         ctx.attempt += 1
-        ctx.notes[f"attempt{n}"] = True
+        ctx.report(Marked(n))
         try:
             await ctx.clock.asleep(self.latencies[n])
         except asyncio.CancelledError:
@@ -191,8 +205,8 @@ def test_slow_primary_is_hedged_and_cancelled() -> None:
     assert clock.now() == 3.0  # 2 s delay + 1 s hedge, not 10 s
     assert handler.started == [0.0, 2.0]
     assert handler.cancelled == [0]
-    assert ctx.notes["hedge"] == {"delay": 2.0, "fired": True, "winner": "hedge"}
-    assert ctx.notes["attempt1"] is True  # the winner's notes are kept
+    assert hedged(ctx) == HedgeOutcome(delay=2.0, fired=True, winner="hedge")
+    assert ctx.outcome(Marked) == Marked(1)  # the winner's outcomes are the call's
     assert ctx.attempt == 2
 
 
@@ -203,7 +217,7 @@ def test_fast_primary_is_not_hedged_and_its_timer_costs_nothing() -> None:
     r, ctx = run(layer, handler, clock)
     assert r.text == "answer 0"
     assert clock.now() == 0.5
-    assert ctx.notes["hedge"]["fired"] is False
+    assert hedged(ctx).fired is False
     assert layer.budget.hedges == 0
 
 
@@ -214,7 +228,8 @@ def test_primary_wins_if_it_finishes_first_after_the_hedge() -> None:
     assert r.text == "answer 0"
     assert clock.now() == 3.0
     assert handler.cancelled == [1]
-    assert ctx.notes["hedge"]["winner"] == "primary"
+    assert hedged(ctx).winner == "primary"
+    assert ctx.outcome(Marked) == Marked(0)  # the losing branch's outcomes are not adopted
 
 
 def test_failed_attempt_waits_for_the_other() -> None:
@@ -266,9 +281,9 @@ def test_learned_delay_from_recent_latencies() -> None:
     layer = HedgeLayer(HedgePolicy(delay=None, percentile=0.5, min_samples=3))
     for latency in (1.0, 2.0, 3.0):
         r, ctx = run(layer, Attempts(latency), clock)
-        assert ctx.notes["hedge"]["delay"] is None
+        assert hedged(ctx).delay is None
     r, ctx = run(layer, Attempts(10.0, 0.5), clock)
-    assert ctx.notes["hedge"]["delay"] == 2.0
+    assert hedged(ctx).delay == 2.0
     assert r.text == "answer 1"
 
 
@@ -279,7 +294,7 @@ def test_deadline_passed_means_no_hedge() -> None:
     layer = HedgeLayer(HedgePolicy(delay=2.0))
     r = asyncio.run(layer.ahandle(REQ, ctx, handler))
     assert r.text == "answer 0"
-    assert ctx.notes["hedge"]["skipped"] == "deadline"
+    assert hedged(ctx).skipped == "deadline"
 
 
 def test_outer_cancellation_cancels_both_attempts() -> None:
@@ -310,7 +325,7 @@ def test_sync_calls_are_not_hedged() -> None:
     with pytest.raises(TimeoutError):
         HedgeLayer().handle(REQ, ctx, handler)
     assert calls == 1
-    assert ctx.notes["hedge"] == {"fired": False, "skipped": "sync"}
+    assert hedged(ctx) == HedgeOutcome(skipped="sync")
 
 
 # ------------------------------------------------------------------ through llmkit.AsyncClient

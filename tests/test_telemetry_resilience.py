@@ -17,7 +17,7 @@ from llmkit import telemetry
 from llmkit.breaker import BreakerConfig, BreakerLayer, CircuitBreaker
 from llmkit.clock import VirtualClock
 from llmkit.errors import OverloadedError, QuotaExhaustedError
-from llmkit.fallback import Canned, FallbackLayer, Target
+from llmkit.fallback import Canned, FallbackLayer, FallbackOutcome, FallbackStep, Target
 from llmkit.hedge import HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, compose, compose_async
 from llmkit.telemetry import (
@@ -29,7 +29,6 @@ from llmkit.telemetry import (
     MultiSink,
     Record,
     TelemetryLayer,
-    fallback_summary,
     watch_breaker,
 )
 from llmkit.throttle import ThrottleLayer
@@ -157,11 +156,8 @@ def test_passed_over_and_deadline_words() -> None:
     assert call.fallback_path == "a=quota_exhausted>b=passed_over>c=ok"
     assert (call.fallback_skipped, call.target, call.provider) == (2, "c", "anthropic")
 
-    chain = [
-        {"target": "a", "outcome": "failed", "kind": "timeout"},
-        {"target": "b", "outcome": "skipped", "kind": "timeout"},
-    ]
-    assert fallback_summary(chain) == ("a=timeout>b=deadline", 2)
+    walk = FallbackOutcome((FallbackStep("a", "timeout"), FallbackStep("b", "deadline")))
+    assert (walk.path, walk.skipped) == ("a=timeout>b=deadline", 2)
 
 
 def test_hedge_columns() -> None:

@@ -11,11 +11,13 @@ import yaml
 from llmkit.clock import VirtualClock
 from llmkit.errors import RateLimitError
 from llmkit.layers import CallContext
+from llmkit.outcomes import AttemptOutcome
 from llmkit.throttle import (
     Bucket,
     Limiter,
     RequestCost,
     ThrottleLayer,
+    ThrottleOutcome,
     ThrottlePolicy,
     estimate_cost,
     parse_duration,
@@ -219,11 +221,25 @@ class Provider:
         if self.remaining == 0:
             raise RateLimitError("429", status=429, retry_after=self.reset_at - now)
         self.remaining -= 1
-        ctx.notes["response_headers"] = {
+        headers = {
             "x-ratelimit-limit-requests": "3",
             "x-ratelimit-remaining-requests": str(self.remaining),
             "x-ratelimit-reset-requests": f"{self.reset_at - now:.3f}s",
         }
+        ctx.attempt += 1
+        ctx.attempts.append(  # as the transport reports each attempt
+            AttemptOutcome(
+                number=ctx.attempt,
+                provider=ctx.provider,
+                model=request.model,
+                stream=False,
+                wall=self.clock.wall(),
+                latency=0.0,
+                status=200,
+                response=OK,
+                headers=headers,
+            )
+        )
         return OK
 
     async def acall(self, request: ChatRequest, ctx: CallContext) -> ChatResponse:
@@ -252,8 +268,10 @@ def test_layer_async_and_notes_the_wait() -> None:
         return ctxs
 
     first, second = asyncio.run(main())
-    assert "throttle_wait" not in first.notes
-    assert second.notes["throttle_wait"] == pytest.approx(10.0)
+    assert first.outcome(ThrottleOutcome) is None
+    waited = second.outcome(ThrottleOutcome)
+    assert waited is not None
+    assert waited.waited == pytest.approx(10.0)
     assert provider.sent_at == [0.0, pytest.approx(10.0)]
 
 

@@ -12,7 +12,7 @@ from llmkit.cache.entry import (
     encode_entry,
 )
 from llmkit.cache.key import VOLATILE_EXTRA, cache_key, is_cacheable
-from llmkit.cache.layer import CacheLayer, StaleCache, replay_stream
+from llmkit.cache.layer import CacheLayer, CacheOutcome, StaleCache, replay_stream
 from llmkit.cache.memory import MemoryCache
 from llmkit.cache.sqlite import SQLiteCache
 from llmkit.cache.stats import CacheStats, Pricer, StatsRecorder
@@ -21,6 +21,7 @@ __all__ = [
     "VOLATILE_EXTRA",
     "CacheBackend",
     "CacheLayer",
+    "CacheOutcome",
     "CacheStats",
     "CacheUnavailableError",
     "CorruptEntryError",

@@ -15,6 +15,9 @@ is stored when the delivered stream ends cleanly.
 
 Backends are sync; under an async client the layer calls them inline (a local SQLite read or
 a loopback Redis round trip is far shorter than any LLM call).
+
+Telemetry: the layer reports a :class:`CacheOutcome`; its columns are ``llmkit.cache.status``
+and ``llmkit.cache_hit`` (True on a hit, else None).
 """
 
 from __future__ import annotations
@@ -35,9 +38,25 @@ from llmkit.cache.key import cache_key, is_cacheable
 from llmkit.cache.stats import CacheStats, Pricer, StatsRecorder
 from llmkit.clock import Clock
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent
 
-__all__ = ["CacheLayer", "StaleCache", "replay_stream"]
+__all__ = ["CacheLayer", "CacheOutcome", "StaleCache", "replay_stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOutcome:
+    """What the cache did for one call: ``hit``, ``miss``, ``store`` (a miss whose answer was
+    stored) or ``skip`` (not cacheable)."""
+
+    status: str
+
+
+register_columns(
+    CacheOutcome,
+    Column("cache_status", "llmkit.cache.status", call=lambda o: o.status),
+    Column("cache_hit", "llmkit.cache_hit", call=lambda o: True if o.status == "hit" else None),
+)
 
 log = logging.getLogger("llmkit.cache")
 
@@ -127,17 +146,16 @@ class CacheLayer:
         key = self.key(request, ctx.provider, ctx.scope)
         if key is None:
             self.stats_recorder.skip()
-            ctx.notes["cache"] = "skip"
+            ctx.report(CacheOutcome("skip"))
             return None, None
         started = ctx.clock.now()
         entry = self.lookup(key)
         if entry is None or not entry.is_fresh(ctx.clock.wall()):
             self.stats_recorder.miss()
-            ctx.notes["cache"] = "miss"
+            ctx.report(CacheOutcome("miss"))
             return key, None
         self.stats_recorder.hit(entry.response)
-        ctx.notes["cache"] = "hit"
-        ctx.notes["cache_hit"] = True
+        ctx.report(CacheOutcome("hit"))
         return key, entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
     def _after(
@@ -159,7 +177,7 @@ class CacheLayer:
             if stored.latency is None:  # the client sets it above the layers; measure here
                 stored = stored.with_(latency=ctx.clock.now() - started)
             if self.store(key, stored, ctx.clock):
-                ctx.notes["cache"] = "store"
+                ctx.report(CacheOutcome("store"))
         return response
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
