@@ -17,8 +17,9 @@ a tool result). So before it drives code or reaches a browser:
   (:class:`OutputLimits`).
 
 Every failed check is a typed error (:class:`OutputRejectedError`, an ``invalid_response``
-kind) or, with :class:`OutputGuardLayer` in ``record`` mode, an :class:`OutputEvent` left in
-``ctx.notes["output_guard"]``; never a crash in user code. Error messages name the check and the
+kind) or, with :class:`OutputGuardLayer` in ``record`` mode, a recorded :class:`OutputEvent`
+(an ``output.rejected`` event row in telemetry, and the call's :class:`OutputGuardOutcome`);
+never a crash in user code. Error messages name the check and the
 reason, never echo more than a short prefix of the output.
 """
 
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 
 from llmkit.errors import InvalidResponseError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, Message, Tool, ToolCall
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OutputEvent",
     "OutputGuardLayer",
+    "OutputGuardOutcome",
     "OutputLimits",
     "OutputRejectedError",
     "ToolGuard",
@@ -372,14 +375,28 @@ class OutputEvent:
     tool: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OutputGuardOutcome:
+    """The checks that failed on this call's answer (empty when all passed)."""
+
+    events: tuple[OutputEvent, ...] = ()
+
+
+register_columns(
+    OutputGuardOutcome,
+    Column("output_rejected", "llmkit.output.rejected", call=lambda o: len(o.events)),
+)
+
+
 @dataclass(slots=True)
 class OutputGuardLayer:
     """Check every answer before it reaches user code: size limits and tool calls.
 
     ``on_fail="raise"`` raises :class:`OutputRejectedError` (not retried: the same request
     would likely get the same answer; escalate with :func:`structured_chat` or a fallback).
-    ``on_fail="record"`` drops the rejected tool calls, truncates oversized text and leaves
-    :class:`OutputEvent` values in ``ctx.notes["output_guard"]``.
+    ``on_fail="record"`` drops the rejected tool calls, truncates oversized text and records
+    each failure: an ``output.rejected`` event row (target: the tool or ``text``; reason: the
+    check) and the :class:`OutputGuardOutcome` (column ``output_rejected``: how many).
     """
 
     tools: ToolGuard | None = None
@@ -406,7 +423,10 @@ class OutputGuardLayer:
                 events.append(OutputEvent(exc.check, tuple(exc.errors), call.name[:60]))
                 continue
             kept.append(call)
-        ctx.notes["output_guard"] = tuple(events)
+        ctx.report(OutputGuardOutcome(tuple(events)))
+        if self.on_fail == "record":
+            for e in events:
+                ctx.event("output.rejected", target=e.tool or "text", reason=e.check)
         if events and self.on_fail == "raise":
             first = events[0]
             raise OutputRejectedError(first.check, list(first.errors), provider=response.provider)

@@ -45,10 +45,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from llmkit.errors import BadRequestError
 from llmkit.layers import AsyncHandler, CallContext, Handler
+from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "PIIBlockedError",
     "Redaction",
     "RedactionLayer",
+    "RedactionOutcome",
     "Redactor",
     "find_pii",
     "redact",
@@ -452,9 +454,10 @@ class RedactionLayer:
     Modes: ``redact`` replaces values by placeholders; ``block`` raises
     :class:`PIIBlockedError` before anything is sent; ``allow`` sends the request unchanged and
     only records what it saw. With ``restore=True`` the answer's text (and tool-call arguments)
-    get the original values back. The outcome is left in ``ctx.notes["redaction"]`` as a
-    :class:`RedactionOutcome`. Place it outermost (before the cache and telemetry see the
-    request) so that nothing downstream, cassettes included, ever holds the values.
+    get the original values back. It reports a :class:`RedactionOutcome` (telemetry columns
+    ``redaction_mode``, ``redaction_found``, ``redaction_types``: counts, never values). Put it
+    first in ``layers=`` so the cache and the transport below (cassettes included) only ever
+    see placeholders.
     """
 
     def __init__(
@@ -468,7 +471,7 @@ class RedactionLayer:
 
     def _before(self, request: ChatRequest, ctx: CallContext) -> tuple[ChatRequest, Redaction]:
         r = self.redactor.redact_all(m.content for m in request.messages)
-        ctx.notes["redaction"] = RedactionOutcome(self.mode, r.counts)
+        ctx.report(RedactionOutcome(self.mode, r.counts))
         if not r.changed or self.mode == "allow":
             return request, r
         if self.mode == "block":
@@ -500,8 +503,14 @@ def _with_content(m: Message, content: str) -> Message:
     return Message(m.role, content, m.name, m.tool_call_id, m.tool_calls)
 
 
-def describe(outcome: Any) -> str:
-    """``"EMAIL=1 PHONE=2"`` for a :class:`RedactionOutcome` (a telemetry-friendly string)."""
-    if not isinstance(outcome, RedactionOutcome):
-        return ""
+def _types(outcome: RedactionOutcome) -> str:
+    """``"CARD=1 EMAIL=2"``: what was found, by type (a telemetry-friendly string)."""
     return " ".join(f"{t}={n}" for t, n in sorted(outcome.counts.items()))
+
+
+register_columns(
+    RedactionOutcome,
+    Column("redaction_mode", "llmkit.redaction.mode", call=lambda o: o.mode),
+    Column("redaction_found", "llmkit.redaction.found", call=lambda o: o.found),
+    Column("redaction_types", "llmkit.redaction.types", call=_types),
+)

@@ -14,6 +14,7 @@ from llmkit.clock import VirtualClock
 from llmkit.output import (
     OutputEvent,
     OutputGuardLayer,
+    OutputGuardOutcome,
     OutputLimits,
     OutputRejectedError,
     ToolGuard,
@@ -184,8 +185,15 @@ def test_guard_layer_raises_or_records() -> None:
     out = asyncio.run(layer.ahandle(request, ctx, _async(big)))
     assert [c.name for c in out.tool_calls] == ["search"]
     assert out.text == "01234"
-    events = ctx.notes["output_guard"]
+    outcome = ctx.outcome(OutputGuardOutcome)
+    assert outcome is not None
+    events = outcome.events
     assert [e.check for e in events] == ["size", "tool_name"]
+    assert ctx.events is not None
+    assert [(e.event, e.target, e.reason) for e in ctx.events] == [
+        ("output.rejected", "text", "size"),
+        ("output.rejected", "shell", "tool_name"),
+    ]
     assert isinstance(events[1], OutputEvent)
     assert events[1].tool == "shell"
 

@@ -145,6 +145,11 @@ def test_redact_mode_sends_placeholders_and_restores_the_answer(
     everything = jsonl.read_text() + caplog.text + repr(sink.calls()) + repr(sink.attempts())
     assert SECRET_MAIL not in everything
     assert reply.usage.input_tokens == 30  # token counts are kept without content
+    (row,) = [r.as_dict() for r in sink.calls()]
+    assert row["llmkit.redaction.mode"] == "redact"
+    assert row["llmkit.redaction.found"] == 2
+    assert row["llmkit.redaction.types"] == "CARD=1 EMAIL=1"
+    assert sink.to_dataframe()["llmkit.redaction.found"].dropna().tolist() == [2]
 
 
 def test_block_mode_sends_nothing_and_raises_a_typed_error() -> None:
@@ -173,8 +178,8 @@ def test_allow_mode_sends_as_is_and_records_counts() -> None:
 
     layer.handle(request, ctx, nxt)
     assert seen == [request]
-    outcome = ctx.notes["redaction"]
-    assert isinstance(outcome, RedactionOutcome)
+    outcome = ctx.outcome(RedactionOutcome)
+    assert outcome is not None
     assert outcome.mode == "allow"
     assert outcome.counts == {"EMAIL": 1, "CARD": 1}
     assert outcome.found == 2
