@@ -156,7 +156,16 @@ def _refused(exc: BaseException) -> bool:
 class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
-    __slots__ = ("adapter", "api_key", "base_url", "host", "provider", "timeouts")
+    __slots__ = (
+        "_path_base",
+        "_query",
+        "adapter",
+        "api_key",
+        "base_url",
+        "host",
+        "provider",
+        "timeouts",
+    )
 
     def __init__(
         self,
@@ -171,13 +180,20 @@ class Endpoint:
         self.base_url = (base_url or adapter.default_base_url).rstrip("/")
         self.api_key = api_key
         self.timeouts = timeouts or Timeouts()
-        self.host = httpx.URL(self.base_url).host or None
+        url = httpx.URL(self.base_url)
+        self.host = url.host or None
+        # A query in the base URL (Azure's ``?api-version=...&api-key=...``, Gemini's ``?key=``)
+        # goes on every request URL, after the adapter's path.
+        self._query = url.params
+        self._path_base = str(url.copy_with(query=None)).rstrip("/") if url.query else self.base_url
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, _Attempt]:
         att = _Attempt(ctx, self.timeouts, request.stream)
         http_request = self.adapter.build_request(
-            request, base_url=self.base_url, api_key=self.api_key
+            request, base_url=self._path_base, api_key=self.api_key
         )
+        if self._query:
+            http_request.url = http_request.url.copy_merge_params(self._query)
         http_request.extensions["timeout"] = att.timeouts.as_extension()
         return http_request, att
 

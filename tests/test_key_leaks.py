@@ -66,11 +66,13 @@ class Echo(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     seen: ClassVar[list[str]] = []
+    paths: ClassVar[set[str]] = set()
 
     def do_POST(self) -> None:
         data = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cred = _credential(self.path, self.headers)
         Echo.seen.append(cred)
+        Echo.paths.add(urlsplit(self.path).path)
         if data["model"] == "auth":
             msg = f"credential {cred} was revoked (starts {cred[:30]})"
             raw = json.dumps({"error": {"message": msg, "code": "revoked"}}).encode()
@@ -150,6 +152,7 @@ def test_canary_hunt(  # noqa: PLR0917 - pytest passes parameters and fixtures p
     for name in ("httpx", "httpcore", "llmkit"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     Echo.seen.clear()
+    Echo.paths.clear()
     mem, jsonl = MemorySink(), JSONLSink(tmp_path / "t.jsonl")
     sqlite = SQLiteCache(tmp_path / "cache.db")
     memory = MemoryCache()
@@ -174,6 +177,7 @@ def test_canary_hunt(  # noqa: PLR0917 - pytest passes parameters and fixtures p
         http.close()
 
     assert CANARY in Echo.seen  # the key really was sent
+    assert Echo.paths == {"/v1/chat/completions"}  # a query in base_url follows the path
     assert "was revoked" in info.value.message  # the provider's words survive, masked
     assert_clean("exception", *_exception_texts(info.value))
     assert_clean("repr", *reprs)
