@@ -35,6 +35,7 @@ scripted latency and honours the timeouts in ``request.extensions``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import collections
 import contextlib
@@ -157,6 +158,7 @@ class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
     __slots__ = (
+        "_basic",
         "_path_base",
         "_query",
         "adapter",
@@ -183,9 +185,20 @@ class Endpoint:
         url = httpx.URL(self.base_url)
         self.host = url.host or None
         # A query in the base URL (Azure's ``?api-version=...&api-key=...``, Gemini's ``?key=``)
-        # goes on every request URL, after the adapter's path.
+        # goes on every request URL, after the adapter's path. Userinfo
+        # (``https://user:pass@gateway``) becomes a Basic ``Authorization`` header, as httpx
+        # does for a sync client (aiohttp refuses the pair), and leaves the URL: the request
+        # objects in a traceback's locals then hold no password.
         self._query = url.params
-        self._path_base = str(url.copy_with(query=None)).rstrip("/") if url.query else self.base_url
+        self._basic: str | None = None
+        if url.userinfo:
+            raw = f"{url.username}:{url.password}".encode()
+            self._basic = "Basic " + base64.b64encode(raw).decode("ascii")
+        if url.query or url.userinfo:
+            url = url.copy_with(query=None, username=None, password=None)
+            self._path_base = str(url).rstrip("/")
+        else:
+            self._path_base = self.base_url
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, _Attempt]:
         att = _Attempt(ctx, self.timeouts, request.stream)
@@ -194,6 +207,8 @@ class Endpoint:
         )
         if self._query:
             http_request.url = http_request.url.copy_merge_params(self._query)
+        if self._basic is not None:
+            http_request.headers["authorization"] = self._basic
         http_request.extensions["timeout"] = att.timeouts.as_extension()
         return http_request, att
 

@@ -275,3 +275,34 @@ def test_short_values_are_not_treated_as_secrets() -> None:
 
     register("sim", "x")  # the simulator's key: too short to be a secret, would mask words
     assert scrub("a simple simulation") == "a simple simulation"
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_canary_hunt_async(
+    way: str, port: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from llmkit.client import AsyncClient
+
+    caplog.set_level(logging.DEBUG)
+    Echo.seen.clear()
+    mem = MemorySink()
+    options = _options(way, port, monkeypatch)
+
+    async def go() -> tuple[AuthError, list[str]]:
+        async with AsyncClient("openai", telemetry=mem, retry=False, **options) as client:
+            assert (await client.chat(model="m", messages=MSGS)).text == "ok"
+            with pytest.raises(AuthError) as info:
+                await client.chat(model="auth", messages=MSGS)
+            return info.value, [repr(client), repr(client.endpoint), repr(client.layers)]
+
+    err, reprs = asyncio.run(go())
+    assert CANARY in Echo.seen
+    assert_clean("async exception", str(err), repr(err), pickle.dumps(err))
+    assert_clean("async repr", *reprs)
+    assert_clean("async telemetry", repr(mem.records))
+    for rec in caplog.records:
+        assert_clean(
+            f"async log {rec.name}", rec.getMessage(), json.dumps(rec.__dict__, default=str)
+        )
