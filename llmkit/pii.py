@@ -222,12 +222,23 @@ def _phone_run_ok(value: str) -> bool:
     return not re.fullmatch(r"\d+\.\d+", core)  # a decimal
 
 
+# Where a phone number could be: 6+ digits with phone punctuation, and what may follow it (an
+# extension). ``phonenumbers`` runs on these windows only: on a whole long prompt it costs
+# ~10 ms per KB, on the windows a fraction of that.
+_PHONE_WINDOW: Final = re.compile(
+    r"\+?\(?\d[\d\s().\-/]{4,24}\d(?:\s?(?:x|ext\.?)\s?\d{1,6})?", re.I
+)
+
+
 def _phonenumbers(text: str, regions: Sequence[str]) -> Iterable[tuple[int, int]]:
     import phonenumbers  # noqa: PLC0415 - imported on first use: it is a large table
 
-    for region in regions:
-        for m in phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.VALID):
-            yield m.start, m.end
+    for w in _PHONE_WINDOW.finditer(text):
+        start = max(0, w.start() - 1)
+        window = text[start : w.end() + 1]
+        for region in regions:
+            for m in phonenumbers.PhoneNumberMatcher(window, region, phonenumbers.Leniency.VALID):
+                yield start + m.start, start + m.end
 
 
 def _detect(text: str, regions: Sequence[str], digit_runs: bool) -> list[Finding]:
