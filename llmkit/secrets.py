@@ -12,8 +12,8 @@ key of no known shape, whole or in part. Every secret a client is given is regis
 (:func:`register`); :func:`scrub` masks every registered secret, every long fragment of one
 (a partial echo), and every key-shaped pattern. The places that emit strings call ``scrub``
 (errors, cassettes, llmkit's own log lines), and :class:`SecretFilter` does the same for any
-logging handler -- llmkit installs it on the ``httpx``, ``httpcore`` and ``llmkit`` loggers once
-a client is built, and users can install it on their own handlers.
+logging handler -- llmkit installs it on the ``httpx``, ``httpcore`` and llmkit's loggers once a
+client is built, and users can install it on their own handlers.
 
 Registered values live in this process's memory only, as long as the process; they are never
 printed, pickled or written anywhere.
@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "ENV_VARS",
+    "LOGGERS",
     "APIKey",
     "SecretFilter",
     "install_filter",
@@ -185,10 +186,29 @@ _INSTALLED: set[str] = set()
 _FILTER: Final = SecretFilter()
 
 
+LOGGERS: Final = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "llmkit",
+    "llmkit.cache",
+    "llmkit.hedge",
+    "llmkit.telemetry",
+    "llmkit.watchdog",
+)
+"""The loggers that see requests: a logger's filter applies to records logged on it (not to
+its children's), so each is named."""
+
+
 def install_filter(*loggers: str) -> None:
-    """Put :class:`SecretFilter` on these loggers (default: ``httpx``, ``httpcore``, ``llmkit``
-    and its children's records pass through it) once. Clients call it when built."""
-    for name in loggers or ("httpx", "httpcore", "llmkit"):
+    """Put :class:`SecretFilter` on these loggers (default: :data:`LOGGERS`), once each.
+    Clients call it when built; call it for loggers of your own, or add the filter to your
+    handlers, which then see every record."""
+    for name in loggers or LOGGERS:
         if name not in _INSTALLED:
             logging.getLogger(name).addFilter(_FILTER)
             _INSTALLED.add(name)
