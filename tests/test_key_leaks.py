@@ -306,3 +306,21 @@ def test_canary_hunt_async(
         assert_clean(
             f"async log {rec.name}", rec.getMessage(), json.dumps(rec.__dict__, default=str)
         )
+
+
+def test_fragments_of_a_registered_secret_are_masked_from_eight_characters() -> None:
+    from llmkit.secrets import MASK, register, scrub
+
+    secret = "Zr" + "9mQ4tV" * 5  # 32 characters, no known shape
+    register(secret)
+    assert scrub(f"got {secret[3:11]} back") == f"got {MASK} back"  # 8 characters
+    assert scrub(f"got {secret[3:10]} back") == f"got {secret[3:10]} back"  # 7: too short
+    assert scrub(f"x={secret[:20]}&y=1") == f"{MASK}&y=1"  # the token around it goes whole
+    assert redact_url("no url at all") == "no url at all"
+    assert redact_url("https://h.example/v1") == "https://h.example/v1"
+
+
+def test_secret_filter_survives_a_malformed_record() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", ("one",), None)
+    assert SecretFilter().filter(record)  # never drops, never raises
+    assert "one" in record.getMessage()
