@@ -465,7 +465,8 @@ class RedactionLayer:
     Modes: ``redact`` replaces values by placeholders; ``block`` raises
     :class:`PIIBlockedError` before anything is sent; ``allow`` sends the request unchanged and
     only records what it saw. With ``restore=True`` the answer's text (and tool-call arguments)
-    get the original values back. It reports a :class:`RedactionOutcome` (telemetry columns
+    get the original values back (``chat``; a stream delivered by ``Client.stream`` carries the
+    placeholders). It reports a :class:`RedactionOutcome` (telemetry columns
     ``redaction_mode``, ``redaction_found``, ``redaction_types``: counts, never values). Put it
     first in ``layers=`` so the cache and the transport below (cassettes included) only ever
     see placeholders.
