@@ -67,6 +67,7 @@ _FRAGMENT: Final = 8
 """A run of this many characters of a registered secret counts as an echo of it."""
 _MIN_SECRET: Final = 6
 """Shorter values (``sim``, ``x``) are not secrets worth masking: they would mask words."""
+_PREFILTER_GRAMS: Final = 200
 _TOKEN_RE: Final = re.compile(rf"[A-Za-z0-9_\-.~+/=!#%$]{{{_FRAGMENT},}}")
 
 
@@ -77,6 +78,10 @@ class _Registry:
         self._lock = threading.Lock()
         self.values: frozenset[str] = frozenset()
         self.grams: frozenset[str] = frozenset()
+        self.gram_re: re.Pattern[str] | None = None
+        """Any fragment, as one regex, while there are few: one C-speed scan then tells whether
+        a text needs the token pass at all (most texts do not). Past a few keys the
+        alternation costs more than the token pass, which is used alone."""
 
     def add(self, values: Iterable[str]) -> None:
         new = {v for v in values if len(v) >= _MIN_SECRET} - self.values
@@ -88,6 +93,8 @@ class _Registry:
                 grams.update(v[i : i + _FRAGMENT] for i in range(len(v) - _FRAGMENT + 1))
             self.values = frozenset(self.values | new)
             self.grams = frozenset(grams)
+            few = len(grams) <= _PREFILTER_GRAMS
+            self.gram_re = re.compile("|".join(map(re.escape, sorted(grams)))) if few else None
 
     def mask(self, text: str, extra: Iterable[str] = ()) -> str:
         # longest first, so a secret containing another is masked whole
@@ -95,8 +102,8 @@ class _Registry:
         for v in values:
             if v in text:
                 text = text.replace(v, MASK)
-        grams = self.grams
-        if grams:
+        grams, gram_re = self.grams, self.gram_re
+        if grams and (gram_re is None or gram_re.search(text)):
             text = _TOKEN_RE.sub(lambda m: MASK if _echoes(m.group(), grams) else m.group(), text)
         return text
 
