@@ -1,23 +1,21 @@
 """llmkit: the patterns that make a product on LLM APIs work, as readable layers.
 
-The public API is what ``__all__`` lists; ``tests/test_public_api.py`` pins it.
+The public API is what ``__all__`` lists; ``tests/test_public_api.py`` pins it. Each name has
+one home module it is imported from here. Test doubles are in :mod:`llmkit.testing`; typed
+layer outcomes and telemetry column registration in :mod:`llmkit.outcomes`.
 """
 
-from llmkit.breaker import (
-    BreakerConfig,
-    BreakerLayer,
-    BreakerState,
-    CircuitBreaker,
-    CircuitOpenError,
-)
+from llmkit.breaker import BreakerConfig, BreakerLayer, BreakerState, CircuitBreaker
 from llmkit.budget import RetryBudget
 from llmkit.cache import CacheLayer, CacheStats, MemoryCache, SQLiteCache, StaleCache
 from llmkit.client import AsyncClient, Client, default_layers
 from llmkit.clock import Clock, SystemClock, VirtualClock
-from llmkit.deadline import Deadline, Timeouts
+from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
 from llmkit.errors import (
+    AllTargetsFailedError,
     AuthError,
     BadRequestError,
+    CircuitOpenError,
     ConnectionError,
     ContentFilterError,
     ContextLengthError,
@@ -33,14 +31,7 @@ from llmkit.errors import (
     ServerError,
     TimeoutError,
 )
-from llmkit.fallback import (
-    AllTargetsFailedError,
-    Canned,
-    FallbackLayer,
-    FallbackPolicy,
-    SmallerModel,
-    Target,
-)
+from llmkit.fallback import Canned, FallbackLayer, FallbackPolicy, SmallerModel, Target
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.output import (
@@ -56,7 +47,7 @@ from llmkit.output import (
 from llmkit.parsing import classify, parse_response, parse_stream
 from llmkit.pii import PIIBlockedError, Redaction, RedactionLayer, Redactor, redact
 from llmkit.prompts import Document, Prompt, PromptTemplate, Trusted, UntrustedInstructionError
-from llmkit.retry import RetryPolicy
+from llmkit.retry import RetryLayer, RetryPolicy
 from llmkit.secrets import APIKey
 from llmkit.telemetry import (
     AttemptRecord,
@@ -67,11 +58,12 @@ from llmkit.telemetry import (
     LoggingSink,
     MemorySink,
     MultiSink,
+    TelemetryLayer,
     TelemetrySink,
     watch_breaker,
 )
 from llmkit.throttle import ThrottleLayer, ThrottlePolicy
-from llmkit.transport import AsyncChatStream, ChatStream, Scripted, ScriptedTransport
+from llmkit.transport import AsyncChatStream, ChatStream
 from llmkit.types import (
     ChatRequest,
     ChatResponse,
@@ -112,6 +104,7 @@ __all__ = [
     "ContextLengthError",
     "Deadline",
     "DeadlineExceededError",
+    "DeadlineLayer",
     "Document",
     "ErrorKind",
     "EventRecord",
@@ -145,16 +138,16 @@ __all__ = [
     "RedactionLayer",
     "Redactor",
     "RetryBudget",
+    "RetryLayer",
     "RetryPolicy",
     "SQLiteCache",
-    "Scripted",
-    "ScriptedTransport",
     "ServerError",
     "SmallerModel",
     "StaleCache",
     "StreamEvent",
     "SystemClock",
     "Target",
+    "TelemetryLayer",
     "TelemetrySink",
     "ThrottleLayer",
     "ThrottlePolicy",

@@ -44,7 +44,6 @@ __all__ = [
     "BreakerOutcome",
     "BreakerState",
     "CircuitBreaker",
-    "CircuitOpenError",
     "Outcome",
     "Permit",
     "classify_outcome",

@@ -36,13 +36,12 @@ from llmkit.breaker import (
     BreakerLayer,
     BreakerState,
     CircuitBreaker,
-    CircuitOpenError,
 )
 from llmkit.budget import RetryBudget
 from llmkit.client import AsyncClient
 from llmkit.clock import VirtualClock
 from llmkit.deadline import Timeouts
-from llmkit.errors import DeadlineExceededError, LLMError
+from llmkit.errors import CircuitOpenError, DeadlineExceededError, LLMError
 from llmkit.fallback import FallbackLayer, Target
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.retry import RetryPolicy

@@ -144,7 +144,7 @@ def replay_frame(
 
     ``retry`` defaults to the attempts the cassette was recorded with; ask for fewer to see
     the naive behaviour (a replay cannot invent attempts that were never recorded: asking for
-    more raises :class:`~llmkit.cassettes.CassetteMismatchError`). The replay serves each
+    more raises :class:`~llmkit.errors.CassetteMismatchError`). The replay serves each
     attempt at its recorded time, latency and fault, so backoff and timeout *values* cannot be
     re-tuned on a cassette -- use the simulator for that.
     """

@@ -18,15 +18,15 @@ Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import os
 import random
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.client import HTTPResponse
 from http.cookiejar import CookieJar
 from types import TracebackType
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -55,24 +55,76 @@ from llmkit.transport import (
     Endpoint,
     HTTPTransport,
 )
-from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages
+from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages, as_tools
 
 __all__ = ["AsyncClient", "Client", "default_layers"]
 
 
-_RESPONSE_FIELDS = tuple(f.name for f in dataclasses.fields(ChatResponse))
-_set = object.__setattr__
 _T = TypeVar("_T")
+_C = TypeVar("_C")
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 
-def _with_latency(response: ChatResponse, latency: float) -> ChatResponse:
-    """``response.with_(latency=...)`` at half the cost (``dataclasses.replace`` re-validates
-    every field); a new object, so a response shared by a cache is never mutated."""
-    new = object.__new__(ChatResponse)
-    for name in _RESPONSE_FIELDS:
-        _set(new, name, getattr(response, name))
-    _set(new, "latency", latency)
-    return new
+def chat_args(
+    *,
+    model: str,
+    messages: Iterable[Mapping[str, Any] | Message],
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    tools: Iterable[Tool | Mapping[str, Any]] | None = None,
+    tags: Mapping[str, str] | None = None,
+    deadline: float | None = None,
+    stream: bool = False,
+    **extra: Any,
+) -> tuple[ChatRequest, float | None]:
+    """The keywords of ``chat`` and ``stream`` on both clients, written once: the neutral
+    request they describe, and the call's deadline (seconds; None: the client's default).
+
+    ``tags`` go to telemetry and quotas only, never to the provider; ``extra`` goes into the
+    JSON body as-is (``response_format=...``, ``seed=...``).
+    """
+    request = ChatRequest(
+        model=model,
+        messages=as_messages(messages),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=as_tools(tools),
+        stream=stream,
+        tags=dict(tags) if tags else {},
+        extra=extra,
+    )
+    return request, deadline
+
+
+def _takes(
+    build: Callable[_P, tuple[ChatRequest, float | None]],
+) -> Callable[[Callable[[_C, ChatRequest, float | None], _R]], Callable[Concatenate[_C, _P], _R]]:
+    """Give ``method(self, request, deadline)`` the keywords of ``build`` (its signature, for
+    mypy, ``help()`` and editors, is ``build``'s)."""
+    sig = inspect.signature(build)
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+
+    def decorate(
+        method: Callable[[_C, ChatRequest, float | None], _R],
+    ) -> Callable[Concatenate[_C, _P], _R]:
+        def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            request, deadline = build(*args, **kwargs)
+            return method(self, request, deadline)
+
+        call.__name__ = method.__name__
+        call.__qualname__ = method.__qualname__
+        call.__doc__ = method.__doc__
+        call.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[self_param, *sig.parameters.values()],
+            return_annotation=inspect.signature(method).return_annotation,
+        )
+        return call
+
+    return decorate
+
+
+_takes_chat_args = _takes(chat_args)
 
 
 def default_layers(
@@ -113,27 +165,6 @@ def _watch_breakers(layers: Sequence[Layer], sink: TelemetrySink) -> None:
 
 def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
     return [x for x in layers if not isinstance(x, TelemetryLayer | DeadlineLayer)]
-
-
-def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
-    """Accept Tool values, ``{"name", "description", "parameters"}`` or OpenAI's
-    ``{"type": "function", "function": {...}}``."""
-    if not tools:
-        return ()
-    out: list[Tool] = []
-    for t in tools:
-        if isinstance(t, Tool):
-            out.append(t)
-            continue
-        if not isinstance(t, Mapping):
-            raise TypeError(f"a tool must be a Tool or a mapping, not {type(t).__name__}")
-        spec = t["function"] if isinstance(t.get("function"), Mapping) else t
-        name = spec.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError("a tool needs a non-empty name")
-        params = spec.get("parameters") or spec.get("input_schema") or {"type": "object"}
-        out.append(Tool(name, str(spec.get("description") or ""), params))
-    return tuple(out)
 
 
 class ClientOptions(TypedDict, total=False):
@@ -224,29 +255,6 @@ class _Core:
             _watch_breakers(self.layers, self.telemetry)
         self._rng = random.Random(seed)
 
-    def _request(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None,
-        temperature: float | None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None,
-        tags: Mapping[str, str] | None,
-        stream: bool,
-        extra: dict[str, Any],
-    ) -> ChatRequest:
-        return ChatRequest(
-            model=model,
-            messages=as_messages(messages),
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=as_tools(tools),
-            stream=stream,
-            tags=dict(tags) if tags else {},
-            extra=extra,
-        )
-
     def _context(self, deadline: float | None) -> CallContext:
         now = self.clock.now()
         if deadline is not None and deadline <= 0:
@@ -306,62 +314,22 @@ class Client(_Core):
         """Run a neutral :class:`ChatRequest` through the stack."""
         ctx = self._context(deadline)
         response = self._handler(request, ctx)
-        return _with_latency(response, self.clock.now() - ctx.started)
+        return response.with_(latency=self.clock.now() - ctx.started)
 
-    def chat(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        stream: bool = False,
-        **extra: Any,
-    ) -> ChatResponse:
-        """One chat completion. ``stream=True`` streams on the wire and returns the aggregate
-        (with ``ttft``); ``extra`` goes into the JSON body as-is."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=stream,
-            extra=extra,
-        )
+    @_takes_chat_args
+    def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
+        """One chat completion (keywords: :func:`chat_args`). ``stream=True`` streams on the
+        wire and returns the aggregate (with ``ttft``)."""
         return self.send(request, deadline=deadline)
 
-    def stream(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        **extra: Any,
-    ) -> ChatStream:
-        """Open a stream of :class:`StreamEvent` values; ``.response`` is the aggregate once
-        it ends. Retries and fallbacks happen only before the first event is delivered."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=True,
-            extra=extra,
-        )
+    @_takes_chat_args
+    def stream(self, request: ChatRequest, deadline: float | None) -> ChatStream:
+        """Open a stream of :class:`StreamEvent` values (keywords: :func:`chat_args`);
+        ``.response`` is the aggregate once it ends. Retries and fallbacks happen only before
+        the first event is delivered."""
         ctx = self._context(deadline)
         ctx.deliver_stream = True
-        response = self._handler(request, ctx)
+        response = self._handler(request.with_(stream=True), ctx)
         if isinstance(ctx.stream, ChatStream):
             return ctx.stream
         return ChatStream.completed(response)
@@ -462,59 +430,19 @@ class AsyncClient(_Core):
     async def send(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         ctx = self._context(deadline)
         response = await self._handler(request, ctx)
-        return _with_latency(response, self.clock.now() - ctx.started)
+        return response.with_(latency=self.clock.now() - ctx.started)
 
-    async def chat(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        stream: bool = False,
-        **extra: Any,
-    ) -> ChatResponse:
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=stream,
-            extra=extra,
-        )
+    @_takes_chat_args
+    async def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
+        """The async :meth:`Client.chat`."""
         return await self.send(request, deadline=deadline)
 
-    async def stream(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Mapping[str, Any] | Message],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-        tags: Mapping[str, str] | None = None,
-        deadline: float | None = None,
-        **extra: Any,
-    ) -> AsyncChatStream:
+    @_takes_chat_args
+    async def stream(self, request: ChatRequest, deadline: float | None) -> AsyncChatStream:
         """``stream = await client.stream(...)`` then ``async for event in stream``."""
-        request = self._request(
-            model=model,
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            tools=tools,
-            tags=tags,
-            stream=True,
-            extra=extra,
-        )
         ctx = self._context(deadline)
         ctx.deliver_stream = True
-        response = await self._handler(request, ctx)
+        response = await self._handler(request.with_(stream=True), ctx)
         if isinstance(ctx.stream, AsyncChatStream):
             return ctx.stream
         return AsyncChatStream.completed(response)

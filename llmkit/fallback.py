@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MOVE_ON_KINDS",
-    "AllTargetsFailedError",
     "Canned",
     "Decision",
     "DegradeStep",

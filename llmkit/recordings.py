@@ -30,7 +30,7 @@ import yaml
 
 from llmkit.errors import CassetteError, CorruptCassetteError
 
-__all__ = ["CassetteError", "Interaction", "load_recording"]
+__all__ = ["Interaction", "load_recording"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -432,8 +432,8 @@ def demo_main(
     progress: bool = True,
 ) -> int:
     """``llmkit demo``: 0 when every notebook ran cleanly, 1 otherwise, 2 for bad arguments."""
-    from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
     from llmkit.charts import find_root  # noqa: PLC0415
+    from llmkit.errors import CassetteError  # noqa: PLC0415
 
     base = find_root(root)
     cassette_list = cassette_paths(base)

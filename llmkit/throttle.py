@@ -30,7 +30,7 @@ from typing import Literal
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.outcomes import Column, register_columns
-from llmkit.ratelimit import parse_duration, parse_epoch_ms, parse_reset
+from llmkit.ratelimit import parse_epoch_ms, parse_reset
 from llmkit.types import ChatRequest, ChatResponse
 
 __all__ = [
@@ -41,9 +41,7 @@ __all__ = [
     "ThrottleOutcome",
     "ThrottlePolicy",
     "estimate_cost",
-    "parse_duration",
     "parse_rate_limit_headers",
-    "parse_reset",
 ]
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "as_messages",
+    "as_tools",
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -100,6 +101,27 @@ class Tool:
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+def as_tools(tools: Iterable[Tool | Mapping[str, Any]] | None) -> tuple[Tool, ...]:
+    """Accept Tool values, ``{"name", "description", "parameters"}`` or OpenAI's
+    ``{"type": "function", "function": {...}}``."""
+    if not tools:
+        return ()
+    out: list[Tool] = []
+    for t in tools:
+        if isinstance(t, Tool):
+            out.append(t)
+            continue
+        if not isinstance(t, Mapping):
+            raise TypeError(f"a tool must be a Tool or a mapping, not {type(t).__name__}")
+        spec = t["function"] if isinstance(t.get("function"), Mapping) else t
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError("a tool needs a non-empty name")
+        params = spec.get("parameters") or spec.get("input_schema") or {"type": "object"}
+        out.append(Tool(name, str(spec.get("description") or ""), params))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,7 @@ from llmkit.pii_eval import measure_false_positives, measure_recall, real_casset
 from llmkit.prompts import naive_prompt, wire_bodies
 from llmkit.secrets import SecretFilter
 from llmkit.sim.server import SimServer
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import Tool, ToolCall
 
 pd.set_option("display.width", 120)

@@ -14,7 +14,6 @@ from llmkit.breaker import (
     BreakerOutcome,
     BreakerState,
     CircuitBreaker,
-    CircuitOpenError,
     Outcome,
     classify_outcome,
 )
@@ -23,6 +22,7 @@ from llmkit.clock import VirtualClock
 from llmkit.errors import (
     AuthError,
     BadRequestError,
+    CircuitOpenError,
     DeadlineExceededError,
     ErrorKind,
     LLMError,
@@ -32,7 +32,7 @@ from llmkit.errors import (
     TimeoutError,
 )
 from llmkit.layers import CallContext
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 CFG = BreakerConfig(failure_rate=0.5, window=10, min_requests=4, cooldown=30.0)

@@ -13,7 +13,7 @@ from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import LLMError, ServerError, TimeoutError
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 MSGS = [{"role": "user", "content": "hi"}]
 BODY = {

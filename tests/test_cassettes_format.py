@@ -19,21 +19,23 @@ import pytest
 import yaml
 
 from llmkit.cassettes import (
-    CassetteMismatchError,
-    CassetteNotFoundError,
-    CorruptCassetteError,
     FaultStep,
     Provenance,
     Recorder,
     Replayer,
     ResponseStep,
     SimBridge,
-    UnplayedInteractionsError,
     load_cassette,
 )
 from llmkit.cassettes.matching import comparable_body, request_key
 from llmkit.clock import VirtualClock
-from llmkit.errors import InvalidResponseError
+from llmkit.errors import (
+    CassetteMismatchError,
+    CassetteNotFoundError,
+    CorruptCassetteError,
+    InvalidResponseError,
+    UnplayedInteractionsError,
+)
 
 KEY = "sk-proj-abcdefghijklmnop1234567890"
 SSE = (

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.cassettes import CassetteMismatchError
 from llmkit.cassettes.runner import percentile, replay_cassette
 from llmkit.charts import cassette, percentiles, replay_frame
-from llmkit.errors import CassetteNotFoundError
+from llmkit.errors import CassetteMismatchError, CassetteNotFoundError
 from llmkit.telemetry import MemorySink
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from httpx_aiohttp import AiohttpTransport
 
-from llmkit.client import AsyncClient, Client, as_tools
+from llmkit.client import AsyncClient, Client
 from llmkit.clock import VirtualClock
 from llmkit.errors import (
     ConnectionError,
@@ -29,8 +29,9 @@ from llmkit.errors import (
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.secrets import APIKey
 from llmkit.telemetry import MemorySink
-from llmkit.transport import ChatStream, Scripted, ScriptedTransport, map_error
-from llmkit.types import ChatRequest, ChatResponse, Tool
+from llmkit.testing import Scripted, ScriptedTransport
+from llmkit.transport import ChatStream, map_error
+from llmkit.types import ChatRequest, ChatResponse, Tool, as_tools
 
 MSGS = [{"role": "user", "content": "hi"}]
 

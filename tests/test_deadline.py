@@ -18,7 +18,7 @@ from llmkit.errors import DeadlineExceededError, LLMError, ServerError, TimeoutE
 from llmkit.layers import CallContext
 from llmkit.retry import RetryPolicy
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatResponse
 
 MSGS = [{"role": "user", "content": "hi"}]

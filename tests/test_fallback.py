@@ -8,12 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from llmkit.breaker import BreakerConfig, BreakerLayer, CircuitBreaker, CircuitOpenError
+from llmkit.breaker import BreakerConfig, BreakerLayer, CircuitBreaker
 from llmkit.cache import CacheLayer, MemoryCache, StaleCache
 from llmkit.clock import VirtualClock
 from llmkit.errors import (
+    AllTargetsFailedError,
     AuthError,
     BadRequestError,
+    CircuitOpenError,
     ContentFilterError,
     ContextLengthError,
     DeadlineExceededError,
@@ -26,7 +28,6 @@ from llmkit.errors import (
 )
 from llmkit.fallback import (
     Action,
-    AllTargetsFailedError,
     Canned,
     FallbackLayer,
     FallbackOutcome,

@@ -17,7 +17,7 @@ from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.outcomes import Column, register_columns, registered_columns, unregister_columns
 from llmkit.retry import RetryOutcome
 from llmkit.telemetry import AttemptRecord, CallRecord, JSONLSink, TelemetryLayer
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, ChatResponse, Message
 
 MSGS = [{"role": "user", "content": "hi"}]

@@ -24,7 +24,7 @@ from llmkit.output import (
     schema_options,
     structured_chat,
 )
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatResponse, Message, Tool, ToolCall
 
 

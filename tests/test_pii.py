@@ -13,7 +13,7 @@ import llmkit
 from llmkit.clock import VirtualClock
 from llmkit.pii import PIIBlockedError, RedactionLayer, RedactionOutcome, Redactor, find_pii
 from llmkit.telemetry import JSONLSink, MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 
 
 @pytest.mark.parametrize(

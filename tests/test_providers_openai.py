@@ -24,8 +24,9 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
 )
-from llmkit.providers.openai_chat import OpenAIChatAdapter, parse_reset_duration
+from llmkit.providers.openai_chat import OpenAIChatAdapter
 from llmkit.providers.openai_responses import OpenAIResponsesAdapter
+from llmkit.ratelimit import parse_duration as parse_reset_duration
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder, SSEEvent
 from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, Tool, ToolCall, Usage

@@ -22,16 +22,17 @@ PUBLIC = {
     "parse_response", "parse_stream", "classify",
     # clients, streams, clock
     "Client", "AsyncClient", "ChatStream", "AsyncChatStream", "Clock", "SystemClock",
-    "VirtualClock", "Scripted", "ScriptedTransport",
+    "VirtualClock",
     # layers and policies
-    "Layer", "CallContext", "default_layers", "Timeouts", "Deadline", "RetryPolicy",
+    "Layer", "CallContext", "default_layers", "Timeouts", "Deadline", "DeadlineLayer",
+    "RetryLayer", "RetryPolicy",
     "RetryBudget", "FallbackLayer", "FallbackPolicy", "Target", "Canned", "SmallerModel",
     "CircuitBreaker", "BreakerConfig", "BreakerLayer", "BreakerState", "HedgeLayer",
     "HedgePolicy", "HedgeBudget", "ThrottleLayer", "ThrottlePolicy", "CacheLayer",
     "CacheStats", "MemoryCache", "SQLiteCache", "StaleCache",
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
-    "CallRecord", "EventRecord", "EventSink", "watch_breaker",
+    "CallRecord", "EventRecord", "EventSink", "watch_breaker", "TelemetryLayer",
     # security: private data out of prompts
     "redact", "Redactor", "Redaction", "RedactionLayer", "PIIBlockedError",
     # security: instructions apart from user content; model output untrusted
@@ -85,3 +86,32 @@ def test_client_constructors_take_the_documented_keywords() -> None:
         chat = inspect.signature(cls.chat).parameters
         for name in ("model", "messages"):
             assert name in chat, (cls, name)
+
+
+def test_each_name_has_one_home() -> None:
+    """A module's ``__all__`` lists what it defines; only packages gather their modules'
+    names (``llmkit``, ``llmkit.cache``, ``llmkit.telemetry``, ...)."""
+    import importlib
+    import pkgutil
+
+    strays: list[str] = []
+    for info in pkgutil.walk_packages(llmkit.__path__, "llmkit."):
+        if info.ispkg or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            home = getattr(obj, "__module__", None)
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and home != info.name:
+                strays.append(f"{info.name}.{name} (defined in {home})")
+    assert strays == []
+
+
+def test_test_doubles_live_in_llmkit_testing() -> None:
+    import llmkit.testing
+    import llmkit.transport
+
+    assert "ScriptedTransport" not in llmkit.__all__
+    assert llmkit.testing.ScriptedTransport.__module__ == "llmkit.testing"
+    # the old import path still resolves, to the same class
+    assert llmkit.transport.ScriptedTransport is llmkit.testing.ScriptedTransport

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from llmkit import ratelimit, throttle
+from llmkit import throttle
 from llmkit.providers import anthropic, openai_chat, openrouter
 from llmkit.ratelimit import (
     OLDEST_CREDIBLE_RESET,
@@ -71,10 +71,11 @@ def test_parse_reset_accepts_both_dialects() -> None:
     assert parse_reset("1970-01-01T00:00:00Z", wall=WALL) is None
 
 
-def test_old_names_are_the_shared_functions() -> None:
-    assert throttle.parse_duration is ratelimit.parse_duration
-    assert throttle.parse_reset is ratelimit.parse_reset
-    assert openai_chat.parse_reset_duration is ratelimit.parse_duration
+def test_the_readers_have_one_home() -> None:
+    for module in (throttle, openai_chat):
+        exported = set(getattr(module, "__all__", ()))
+        assert not exported & {"parse_duration", "parse_reset", "parse_reset_duration"}
+    assert not hasattr(openai_chat, "parse_reset_duration")
 
 
 def test_adapters_read_resets_through_the_shared_module() -> None:

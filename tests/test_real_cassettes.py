@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from llmkit import classify, parse_response, parse_stream
-from llmkit.errors import ErrorKind, LLMError, error_class
+from llmkit.errors import CassetteError, ErrorKind, LLMError, error_class
 from llmkit.providers import adapter_for
-from llmkit.recordings import CassetteError, Interaction, load_recording
+from llmkit.recordings import Interaction, load_recording
 from llmkit.sse import SSEDecoder
 
 pytestmark = pytest.mark.real_cassettes

@@ -24,7 +24,7 @@ from llmkit.telemetry import (
     Record,
     fingerprint,
 )
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatRequest, Message
 
 PROMPT = "tell me the secret plan for project walrus"

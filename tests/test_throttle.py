@@ -12,6 +12,7 @@ from llmkit.clock import VirtualClock
 from llmkit.errors import RateLimitError
 from llmkit.layers import CallContext
 from llmkit.outcomes import AttemptOutcome
+from llmkit.ratelimit import parse_duration, parse_reset
 from llmkit.throttle import (
     Bucket,
     Limiter,
@@ -20,9 +21,7 @@ from llmkit.throttle import (
     ThrottleOutcome,
     ThrottlePolicy,
     estimate_cost,
-    parse_duration,
     parse_rate_limit_headers,
-    parse_reset,
 )
 from llmkit.types import ChatRequest, ChatResponse, Message
 

@@ -18,7 +18,7 @@ from llmkit.deadline import Timeouts
 from llmkit.errors import DeadlineExceededError
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.telemetry import MemorySink
-from llmkit.transport import Scripted, ScriptedTransport
+from llmkit.testing import Scripted, ScriptedTransport
 from llmkit.types import ChatResponse
 
 MSGS = [{"role": "user", "content": "hi"}]

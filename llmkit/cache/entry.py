@@ -11,13 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from llmkit.errors import CacheUnavailableError, CorruptEntryError
+from llmkit.errors import CorruptEntryError
 from llmkit.types import ChatResponse, ToolCall, Usage
 
 __all__ = [
     "CacheBackend",
-    "CacheUnavailableError",
-    "CorruptEntryError",
     "Entry",
     "decode_entry",
     "encode_entry",

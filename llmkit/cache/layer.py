@@ -26,17 +26,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from llmkit.cache.entry import (
-    CacheBackend,
-    CacheUnavailableError,
-    CorruptEntryError,
-    Entry,
-    decode_entry,
-    encode_entry,
-)
+from llmkit.cache.entry import CacheBackend, Entry, decode_entry, encode_entry
 from llmkit.cache.key import cache_key, is_cacheable
 from llmkit.cache.stats import CacheStats, Pricer, StatsRecorder
 from llmkit.clock import Clock
+from llmkit.errors import CacheUnavailableError, CorruptEntryError
 from llmkit.layers import AsyncHandler, CallContext, Handler
 from llmkit.outcomes import Column, register_columns
 from llmkit.types import ChatRequest, ChatResponse, StreamEvent

@@ -1,7 +1,7 @@
 """Redis cache, for many workers on many hosts sharing one cache (redis-py, optional extra).
 
 Keys are ``prefix + key``; expiry is Redis's own (``SET ... PX``), on the server's clock.
-Every Redis failure becomes :class:`~llmkit.cache.entry.CacheUnavailableError`, which the cache
+Every Redis failure becomes :class:`~llmkit.errors.CacheUnavailableError`, which the cache
 layer logs and counts before carrying on without the cache.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmkit.cache.entry import CacheUnavailableError
+from llmkit.errors import CacheUnavailableError
 
 if TYPE_CHECKING:
     import redis as redis_lib

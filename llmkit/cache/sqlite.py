@@ -11,8 +11,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from llmkit.cache.entry import CacheUnavailableError
 from llmkit.clock import Clock, system_clock
+from llmkit.errors import CacheUnavailableError
 
 __all__ = ["SQLiteCache"]
 

@@ -20,15 +20,11 @@ Replay offline, instantly, with the recorded timeline::
 Live recordings are possible when you have keys (never required, never in CI): build a
 ``Recorder`` with ``Provenance("live", ..., recorded_on=<today>)`` and send real requests
 through ``recorder.transport()``; keys are never written (header allowlist, body scrubbing).
+
+A cassette that is missing, corrupt or does not match raises a ``CassetteError`` kind from
+:mod:`llmkit.errors`, where the whole error tree lives.
 """
 
-from llmkit.cassettes.errors import (
-    CassetteError,
-    CassetteMismatchError,
-    CassetteNotFoundError,
-    CorruptCassetteError,
-    UnplayedInteractionsError,
-)
 from llmkit.cassettes.matching import MATCH_ON, VOLATILE_FIELDS
 from llmkit.cassettes.record import Recorder, SimBridge
 from llmkit.cassettes.replay import Replayer, replay
@@ -44,11 +40,7 @@ from llmkit.cassettes.timeline import (
 __all__ = [
     "MATCH_ON",
     "VOLATILE_FIELDS",
-    "CassetteError",
     "CassetteMeta",
-    "CassetteMismatchError",
-    "CassetteNotFoundError",
-    "CorruptCassetteError",
     "FaultStep",
     "LoadedCassette",
     "Provenance",
@@ -57,7 +49,6 @@ __all__ = [
     "Replayer",
     "ResponseStep",
     "SimBridge",
-    "UnplayedInteractionsError",
     "load_cassette",
     "replay",
 ]

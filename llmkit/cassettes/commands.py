@@ -167,9 +167,9 @@ def add_record(subparsers: Any) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from llmkit.cassettes.errors import CassetteError  # noqa: PLC0415
     from llmkit.cassettes.runner import replay_cassette  # noqa: PLC0415
     from llmkit.cassettes.serializer import load_cassette  # noqa: PLC0415
+    from llmkit.errors import CassetteError  # noqa: PLC0415
 
     try:
         total = len(load_cassette(args.cassette).meta.calls)

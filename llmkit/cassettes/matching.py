@@ -20,7 +20,8 @@ import hashlib
 import json
 from typing import Any, Final, Protocol
 
-from llmkit.cassettes.scrub import scrub_json, scrub_text
+from llmkit.cassettes.scrub import scrub_json
+from llmkit.secrets import scrub as scrub_text
 
 __all__ = [
     "MATCH_ON",

@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from llmkit.cassettes.errors import CassetteMismatchError, UnplayedInteractionsError
 from llmkit.cassettes.matching import model_of, request_key
 from llmkit.cassettes.serializer import LoadedCassette, load_cassette
 from llmkit.cassettes.timeline import CassetteMeta, FaultStep, ResponseStep, Step
 from llmkit.cassettes.vcrconf import make_vcr
 from llmkit.clock import Clock, system_clock
+from llmkit.errors import CassetteMismatchError, UnplayedInteractionsError
 
 __all__ = ["AsyncReplayTransport", "ReplayTransport", "Replayer", "replay"]
 

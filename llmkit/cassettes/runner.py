@@ -36,13 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack
 
 from llmkit.cassettes.catalogue import PROVIDERS, Entry, Route
-from llmkit.cassettes.errors import CassetteError
 from llmkit.cassettes.record import Recorder, SimBridge
 from llmkit.cassettes.replay import Replayer
 from llmkit.cassettes.timeline import Provenance, RecordedCall
 from llmkit.cassettes.workload import request_from_data, request_to_data
 from llmkit.clock import Clock, VirtualClock
-from llmkit.errors import LLMError
+from llmkit.errors import CassetteError, LLMError
 from llmkit.types import ChatRequest, ChatResponse
 
 if TYPE_CHECKING:
@@ -376,7 +375,7 @@ def replay_cassette(
     ``client_options`` replace what ``policy`` chooses on every client the replay builds
     (``retry``, ``budget``, ``timeout``, ``seed``, ``layers``...): a replay cannot invent
     attempts that were never recorded, so more retries than recorded raise
-    :class:`~llmkit.cassettes.CassetteMismatchError` when the recording ran out of them.
+    :class:`~llmkit.errors.CassetteMismatchError` when the recording ran out of them.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")

@@ -32,7 +32,6 @@ __all__ = [
     "keep_response_header",
     "scrub_headers",
     "scrub_json",
-    "scrub_text",
 ]
 
 RESPONSE_HEADERS: Final = frozenset(

@@ -31,11 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from llmkit.cassettes.errors import CassetteNotFoundError, CorruptCassetteError
 from llmkit.cassettes.matching import body_bytes
-from llmkit.cassettes.scrub import scrub_headers, scrub_json, scrub_text
+from llmkit.cassettes.scrub import scrub_headers, scrub_json
 from llmkit.cassettes.timeline import CassetteMeta, TimelineFormatError
+from llmkit.errors import CassetteNotFoundError, CorruptCassetteError
 from llmkit.secrets import redact_url
+from llmkit.secrets import scrub as scrub_text
 
 __all__ = [
     "LoadedCassette",

@@ -18,13 +18,12 @@ import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import json_body, request_id
-from llmkit.providers.openai_chat import (
+from llmkit.providers.openai_errors import classify_openai, error_from_payload
+from llmkit.providers.wire import (
     as_count,
     as_dict,
     as_list,
     as_str,
-    classify_openai,
-    error_from_payload,
     invalid,
     join_url,
     json_request,

@@ -5,7 +5,7 @@ What differs from OpenAI, and where it is handled:
 - errors: ``error.code`` is an integer HTTP status, upstream failures carry
   ``error.metadata.raw`` and ``provider_name`` (folded into the message), 402 means out of
   credits (quota_exhausted), 403 with ``metadata.reasons``/``flagged_input`` is moderation
-  (content_filter) -- all in :func:`llmkit.providers.openai_chat.error_from_payload`;
+  (content_filter) -- all in :func:`llmkit.providers.openai_errors.error_from_payload`;
 - JSON bodies padded with leading blank lines (keep-alive) -- ``json_body`` strips them;
 - ``: OPENROUTER PROCESSING`` SSE comments -- the SSE decoder drops comments;
 - mid-stream errors as a normal chunk with an ``error`` object and/or ``finish_reason:
@@ -23,17 +23,13 @@ import httpx
 
 from llmkit.errors import LLMError, RateLimitError
 from llmkit.providers.base import StreamParser, json_body
-from llmkit.providers.openai_chat import (
-    OpenAIChatAdapter,
-    join_url,
-    json_request,
-    path_of,
-)
+from llmkit.providers.openai_chat import OpenAIChatAdapter
 from llmkit.providers.openai_responses import (
     OpenAIResponsesStreamParser,
     parse_responses_body,
     responses_body,
 )
+from llmkit.providers.wire import join_url, json_request, path_of
 from llmkit.ratelimit import parse_epoch_ms
 from llmkit.secrets import APIKey
 from llmkit.types import ChatRequest, ChatResponse

@@ -1,0 +1,256 @@
+"""Streams of one attempt: :class:`ChatStream` (sync) and :class:`AsyncChatStream` (async).
+
+Everything but the reads is one sans-IO state (:class:`StreamState`): decode SSE chunks, turn
+them into events with the provider's parser, note the time to the first token, check the
+deadline after each chunk, finish into the aggregate answer, map a failure, report the attempt
+and tell the layers waiting for the end, exactly once. The two classes add only the reading
+(``next`` / ``anext``) and the closing (``close`` / ``aclose``).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator, Iterator
+from typing import Self
+
+import httpx
+
+from llmkit.errors import DeadlineExceededError
+from llmkit.layers import CallContext
+from llmkit.providers.base import StreamParser
+from llmkit.sse import SSEDecoder
+from llmkit.transport.endpoint import Attempt, Endpoint
+from llmkit.types import ChatRequest, ChatResponse, StreamEvent
+
+__all__ = ["AsyncChatStream", "ChatStream", "StreamState"]
+
+_CONTENT = frozenset({"text", "reasoning", "tool_call"})
+
+
+class StreamState:
+    """Sans-IO half of a stream: decode chunks, keep events, finish, record, notify."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: Attempt,
+        response: httpx.Response,
+    ) -> None:
+        self._endpoint = endpoint
+        self._request = request
+        self._ctx = ctx
+        self._att = att
+        self._http = response
+        self._decoder = SSEDecoder()
+        self._parser: StreamParser = endpoint.adapter.stream_parser(response)
+        self._buffer: collections.deque[StreamEvent] = collections.deque()
+        self._eof = False
+        self._ended = False
+        self.ttft: float | None = None
+        self.response: ChatResponse | None = None
+        """The final aggregated answer, once the stream has ended cleanly."""
+
+    @classmethod
+    def completed(cls, response: ChatResponse) -> Self:
+        """A stream over an answer that is already complete (served by cache, for example)."""
+        self = cls.__new__(cls)
+        events: list[StreamEvent] = []
+        if response.text:
+            events.append(StreamEvent("text", text=response.text))
+        for i, call in enumerate(response.tool_calls):
+            events.append(
+                StreamEvent("tool_call", text=call.arguments, index=i, id=call.id, name=call.name)
+            )
+        events.append(StreamEvent("usage", usage=response.usage))
+        events.append(StreamEvent("finish", finish_reason=response.finish_reason))
+        self._buffer = collections.deque(events)
+        self._eof = self._ended = True
+        self.response, self.ttft = response, response.ttft
+        return self
+
+    def _wants(self) -> bool:
+        """True while nothing is buffered and the body has more to give."""
+        return not self._buffer and not self._eof
+
+    def _feed(self, chunk: bytes | None) -> None:
+        """Take the next body chunk (None: the body ended)."""
+        if chunk is None:
+            self._on_eof()
+            return
+        for sse in self._decoder.feed(chunk):
+            for ev in self._parser.feed(sse):
+                if self.ttft is None and ev.type in _CONTENT:
+                    self.ttft = self._ctx.clock.now() - self._att.t0
+                self._buffer.append(ev)
+        remaining = self._ctx.remaining()
+        if remaining is not None and remaining < 0:
+            raise DeadlineExceededError(
+                f"call deadline exceeded while streaming ({-remaining:.3f}s over)",
+                provider=self._endpoint.provider,
+            )
+
+    def _on_eof(self) -> None:
+        self._eof = True
+        events, clean = self._decoder.close()
+        for sse in events:
+            self._buffer.extend(self._parser.feed(sse))
+        final = self._parser.finish(clean=clean)
+        ctx = self._ctx
+        latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
+        self.response = final.with_(ttft=self.ttft, latency=latency)
+
+    def _failure(self, exc: BaseException) -> tuple[BaseException, BaseException | None]:
+        """``(what the attempt failed with, what to raise instead of exc or None)``."""
+        mapped = self._endpoint.error(exc, self._att, idle=True)
+        return mapped or exc, mapped if mapped is not None and mapped is not exc else None
+
+    def _end(self, response: ChatResponse | None, error: BaseException | None) -> None:
+        """Report the attempt and tell the layers, exactly once."""
+        if self._ended:
+            return
+        self._ended = True
+        ctx = self._ctx
+        self._endpoint.record(
+            ctx,
+            self._request,
+            self._att,
+            status=self._http.status_code,
+            response=response,
+            error=error,
+            ttft=self.ttft,
+            headers=self._http.headers,
+        )
+        if ctx.stream is self:
+            ctx.stream_result = (response, error)
+            for callback in ctx.on_stream_end or ():
+                callback(response, error)
+
+    def deliver(self) -> None:
+        """Hand this primed stream to the layers; one that already ended reports at once."""
+        ctx = self._ctx
+        ctx.stream = self
+        ctx.stream_result = (self.response, None) if self._ended else None
+        ctx.on_stream_end = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {'done' if self._eof else 'open'}>"
+
+
+class ChatStream(StreamState):
+    """Iterate for :class:`StreamEvent` values; ``response`` holds the aggregate at the end.
+
+    Use as a context manager (or call :meth:`close`) so an abandoned stream frees its
+    connection.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: Attempt,
+        response: httpx.Response,
+    ) -> None:
+        super().__init__(endpoint, request, ctx, att, response)
+        self._chunks: Iterator[bytes] = response.iter_bytes()
+
+    def _pull(self) -> None:
+        """Read until at least one event is buffered or the stream has ended."""
+        try:
+            while self._wants():
+                self._feed(next(self._chunks, None))
+        except BaseException as exc:
+            error, instead = self._failure(exc)
+            self.close(error=error)
+            if instead is not None:
+                raise instead from exc
+            raise
+        if self._eof:
+            self.close(response=self.response)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if self._eof:
+                return
+            self._pull()
+
+    def get_final_response(self) -> ChatResponse:
+        """Read what is left and return the aggregated answer."""
+        for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+    def close(
+        self, *, response: ChatResponse | None = None, error: BaseException | None = None
+    ) -> None:
+        if self._ended:
+            return
+        self._http.close()
+        self._end(response, error)
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChatStream(StreamState):
+    """``async for`` :class:`StreamEvent` values; ``response`` holds the aggregate at the end."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        request: ChatRequest,
+        ctx: CallContext,
+        att: Attempt,
+        response: httpx.Response,
+    ) -> None:
+        super().__init__(endpoint, request, ctx, att, response)
+        self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
+
+    async def _pull(self) -> None:
+        try:
+            while self._wants():
+                self._feed(await anext(self._chunks, None))
+        except BaseException as exc:
+            error, instead = self._failure(exc)
+            await self.aclose(error=error)
+            if instead is not None:
+                raise instead from exc
+            raise
+        if self._eof:
+            await self.aclose(response=self.response)
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        while True:
+            while self._buffer:
+                yield self._buffer.popleft()
+            if self._eof:
+                return
+            await self._pull()
+
+    async def get_final_response(self) -> ChatResponse:
+        async for _ in self:
+            pass
+        assert self.response is not None
+        return self.response
+
+    async def aclose(
+        self, *, response: ChatResponse | None = None, error: BaseException | None = None
+    ) -> None:
+        if self._ended:
+            return
+        await self._http.aclose()
+        self._end(response, error)
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
