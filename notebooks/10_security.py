@@ -257,8 +257,8 @@ print(r.restore("I wrote to <EMAIL_1> and called <PHONE_1>."))
 # none of them holds private data, so every changed prompt is a false positive.
 
 # %%
-recall = measure_recall(150, seed=3)
-alone = measure_recall(150, seed=3, redactor=Redactor(digit_runs=False))
+recall = measure_recall(100, seed=3)
+alone = measure_recall(100, seed=3, redactor=Redactor(digit_runs=False))
 table = pd.DataFrame(recall.rows(), columns=["type", "values", "found", "recall"])
 table["phonenumbers alone"] = [alone.recall(k) if k == "PHONE" else None for k in table.type]
 dirs = real_cassette_dirs()
@@ -289,7 +289,7 @@ ax.axhline(0.98, color="#444444", linestyle="--", linewidth=1, label="goal 98%")
 ax.set_ylim(0, 1.05)
 ax.set_ylabel("recall (fraction found)")
 ax.legend(fontsize=8, loc="lower left")
-source(fig, "Faker-generated values (seed 3, 150 per type) in sentences; computed at run time")
+source(fig, "Faker-generated values (seed 3, 100 per type) in sentences; computed at run time")
 
 # %% [markdown]
 # The layer applies the same function to every message before send. `mode="block"` raises
