@@ -213,24 +213,26 @@ def structured_chat(
     models: Sequence[str],
     messages: Sequence[Message | Mapping[str, Any]],
     provider: str = "openai",
+    api: str | None = None,
     attempts_per_model: int = 2,
     limits: OutputLimits = OutputLimits(),
     **options: Any,
 ) -> StructuredResult:
     """Ask for ``schema`` until an answer validates: retry with the error, then escalate.
 
-    ``chat`` is ``client.chat``. Each model in ``models`` gets ``attempts_per_model`` tries; a
-    retry shows the model its previous answer and the validation errors. When the last model
-    fails too, the last :class:`OutputRejectedError` is raised (``failures`` on the others is
-    in the result). The schema is also placed in the instructions, for APIs without a schema
-    parameter.
+    ``chat`` is ``client.chat``; ``provider`` and ``api`` (``"responses"``) pick the schema
+    parameter (:func:`schema_options`). Each model in ``models`` gets ``attempts_per_model``
+    tries; a retry shows the model its previous answer and the validation errors. When the
+    last model fails too, the last :class:`OutputRejectedError` is raised (``failures`` on the
+    others is in the result). The schema is also placed in the instructions, for APIs without
+    a schema parameter.
     """
     if not models:
         raise ValueError("structured_chat needs at least one model")
     js = json.dumps(_json_schema(schema), separators=(",", ":"))
     base = [Message.from_dict(m) for m in messages]
     rule = Message("system", f"Reply with one JSON value matching this JSON schema only: {js}")
-    extra = schema_options(provider, schema)
+    extra = schema_options(provider, schema, api=api)
     failures: list[tuple[str, OutputRejectedError]] = []
     last: OutputRejectedError | None = None
     for model in models:

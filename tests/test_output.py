@@ -103,6 +103,24 @@ def test_structured_chat_retries_with_the_error_then_escalates() -> None:
     assert len(sent[2]["messages"]) == 2  # the larger model starts afresh
 
 
+def test_structured_chat_uses_the_schema_parameter_of_the_api() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def chat(**kw: Any) -> ChatResponse:
+        seen.append(kw)
+        return ChatResponse(text='{"title": "t", "priority": 1}', model="m", provider="x")
+
+    structured_chat(chat, Ticket, models=["m"], messages=[Message("user", "q")], api="responses")
+    structured_chat(
+        chat, Ticket, models=["m"], messages=[Message("user", "q")], provider="anthropic"
+    )
+    assert seen[0]["text"]["format"]["type"] == "json_schema"
+    assert "response_format" not in seen[0]
+    assert "text" not in seen[1]
+    assert "response_format" not in seen[1]
+    assert "JSON schema" in seen[1]["messages"][0].content  # the schema is in the instructions
+
+
 def test_structured_chat_raises_when_every_model_fails() -> None:
     client, _ = _client(["nope"])
     with pytest.raises(OutputRejectedError) as info:
