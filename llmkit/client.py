@@ -22,7 +22,7 @@ import inspect
 import os
 import random
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from http.client import HTTPResponse
 from http.cookiejar import CookieJar
 from types import TracebackType
@@ -97,13 +97,26 @@ def chat_args(
     return request, deadline
 
 
+def _signed(call: Any, method: Callable[..., Any], build: Callable[..., Any]) -> None:
+    """Give ``call`` the name and docs of ``method`` and the keywords of ``build`` (for
+    ``help()``, editors and ``inspect``)."""
+    sig = inspect.signature(build)
+    call.__name__ = method.__name__
+    call.__qualname__ = method.__qualname__
+    call.__doc__ = method.__doc__
+    call.__signature__ = sig.replace(
+        parameters=[
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+            *sig.parameters.values(),
+        ],
+        return_annotation=inspect.signature(method).return_annotation,
+    )
+
+
 def _takes(
     build: Callable[_P, tuple[ChatRequest, float | None]],
 ) -> Callable[[Callable[[_C, ChatRequest, float | None], _R]], Callable[Concatenate[_C, _P], _R]]:
-    """Give ``method(self, request, deadline)`` the keywords of ``build`` (its signature, for
-    mypy, ``help()`` and editors, is ``build``'s)."""
-    sig = inspect.signature(build)
-    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    """Give ``method(self, request, deadline)`` the keywords of ``build``."""
 
     def decorate(
         method: Callable[[_C, ChatRequest, float | None], _R],
@@ -112,19 +125,36 @@ def _takes(
             request, deadline = build(*args, **kwargs)
             return method(self, request, deadline)
 
-        call.__name__ = method.__name__
-        call.__qualname__ = method.__qualname__
-        call.__doc__ = method.__doc__
-        call.__signature__ = sig.replace(  # type: ignore[attr-defined]
-            parameters=[self_param, *sig.parameters.values()],
-            return_annotation=inspect.signature(method).return_annotation,
-        )
+        _signed(call, method, build)
+        return call
+
+    return decorate
+
+
+def _takes_async(
+    build: Callable[_P, tuple[ChatRequest, float | None]],
+) -> Callable[
+    [Callable[[_C, ChatRequest, float | None], Awaitable[_T]]],
+    Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]],
+]:
+    """:func:`_takes` for a coroutine method: the result is a coroutine function too, so bad
+    arguments raise when the call is awaited, as from any ``async def``."""
+
+    def decorate(
+        method: Callable[[_C, ChatRequest, float | None], Awaitable[_T]],
+    ) -> Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]]:
+        async def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            request, deadline = build(*args, **kwargs)
+            return await method(self, request, deadline)
+
+        _signed(call, method, build)
         return call
 
     return decorate
 
 
 _takes_chat_args = _takes(chat_args)
+_takes_chat_args_async = _takes_async(chat_args)
 
 
 def default_layers(
@@ -432,12 +462,12 @@ class AsyncClient(_Core):
         response = await self._handler(request, ctx)
         return response.with_(latency=self.clock.now() - ctx.started)
 
-    @_takes_chat_args
+    @_takes_chat_args_async
     async def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
         """The async :meth:`Client.chat`."""
         return await self.send(request, deadline=deadline)
 
-    @_takes_chat_args
+    @_takes_chat_args_async
     async def stream(self, request: ChatRequest, deadline: float | None) -> AsyncChatStream:
         """``stream = await client.stream(...)`` then ``async for event in stream``."""
         ctx = self._context(deadline)

@@ -42,6 +42,7 @@ __all__ = [
     "ThrottlePolicy",
     "estimate_cost",
     "parse_rate_limit_headers",
+    "wait_refusal",
 ]
 
 
@@ -144,7 +145,9 @@ class ThrottlePolicy:
     reserve_tokens_fraction: float = 0.0
     """Keep this fraction of a token bucket's limit in hand."""
     max_wait: float = 60.0
-    """Never wait longer than this for one call (then send and let the provider decide)."""
+    """The longest the throttle holds one call, in total over its attempts. A wait it knows
+    would go beyond this (or beyond the call's deadline) is not begun: the call fails at once
+    with a :class:`~llmkit.errors.RateLimitError` carrying that wait as ``retry_after``."""
     refill: Literal["continuous", "window"] = "continuous"
     """How buckets refill between observations (see :class:`Limiter`)."""
 
@@ -263,6 +266,21 @@ class Limiter:
         return out
 
 
+def wait_refusal(
+    wait: float, waited: float, remaining: float | None, max_wait: float, min_attempt: float
+) -> str | None:
+    """Why a known ``wait`` must not be begun (None: wait). Pure: the layer's fail-fast rule.
+
+    ``waited``: seconds this call was already held; ``remaining``: seconds left before its
+    deadline (None: no deadline); ``min_attempt``: the least time an attempt needs after it.
+    """
+    if remaining is not None and wait > remaining - min_attempt:
+        return f"past the call's deadline ({max(remaining, 0.0):.3g}s left)"
+    if waited + wait > max_wait + 1e-9:
+        return f"longer than max_wait ({max_wait:.3g}s, {waited:.3g}s already waited)"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ThrottleOutcome:
     """Seconds the throttle held the call before sending, summed over its attempts."""
@@ -280,8 +298,16 @@ register_columns(
 class ThrottleLayer:
     """Waits (on ``ctx.clock``) until the model's buckets can take the request, then sends.
 
+    Fails fast like the retry layer: when the wait it knows of cannot end before the call's
+    deadline (less the minimum attempt time, ``ctx.min_attempt``) or within ``policy.max_wait``,
+    it sends nothing and raises :class:`~llmkit.errors.RateLimitError` at once, with that wait
+    as ``retry_after`` (retryable: a retry layer above refuses a retry that cannot fit either,
+    and a fallback moves on to its next target). A bucket empty for 60 s under a 5 s deadline
+    fails in no time instead of sleeping 5 s; so does every call on a model a 429 blocked with
+    ``Retry-After: 3600``.
+
     Reports a :class:`ThrottleOutcome` (seconds waited, summed over the call's attempts) when
-    it waited. Never waits past the call's deadline nor longer than ``policy.max_wait`` in total.
+    it waited.
     """
 
     policy: ThrottlePolicy = field(default_factory=ThrottlePolicy)
@@ -338,16 +364,19 @@ class ThrottleLayer:
         return response
 
     def _wait(self, limiter: Limiter, cost: RequestCost, ctx: CallContext, waited: float) -> float:
+        """Seconds to sleep before asking again (0: send now); raises when the wait it knows
+        of cannot fit (see the class docstring)."""
         wait = limiter.acquire(cost, now=ctx.clock.now())
         if wait <= 0:
             return 0.0
-        budget = self.policy.max_wait - waited
-        remaining = ctx.remaining()
-        if remaining is not None:
-            budget = min(budget, remaining)
-        if budget <= 1e-6:
-            return 0.0  # below the clock's useful resolution (acquire already rounds ``wait``)
-        return min(wait, budget)
+        why = wait_refusal(wait, waited, ctx.remaining(), self.policy.max_wait, ctx.min_attempt)
+        if why is not None:
+            raise RateLimitError(
+                f"throttled before sending: the rate limit frees up in {wait:.3g}s, {why}",
+                provider=ctx.provider,
+                retry_after=wait,
+            )
+        return wait
 
     def _sending(self, ctx: CallContext, waited: float) -> int:
         """Note the wait; the number of attempts reported before this one is sent."""

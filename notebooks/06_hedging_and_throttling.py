@@ -309,8 +309,10 @@ source(fig, f"simulator scenario {LIMITED.name!r} ({LIMITED.description}), seed 
 # **Throttling** (`ThrottleLayer(ThrottlePolicy(...))`):
 # * `reserve_requests` / `reserve_tokens_fraction`: keep some of the bucket in hand for other
 #   processes sharing the same API key (the headers count *all* of them).
-# * `max_wait`: the longest a call may be held back (never past its deadline); beyond that it
-#   is sent and the provider decides.
+# * `max_wait`: the longest a call may be held back, in total. A wait the throttle knows would
+#   go past it, or past the call's deadline, is not begun: the call fails at once with a
+#   `RateLimitError` carrying that wait as `retry_after` (nothing sent, no deadline slept away),
+#   so a fallback can move on or the caller can shed the work.
 # * `refill="continuous"` (how OpenAI and Anthropic describe their limits) or `"window"`.
 # * Share **one** `ThrottleLayer` between every client of the same key in a process; across
 #   processes, the headers still keep each of them honest, with a delay.

@@ -580,3 +580,24 @@ def test_response_headers_left_for_layers() -> None:
     )
     Client(transport=transport, attempt_layers=[Peek("peek", [])]).chat(model="m", messages=MSGS)
     assert seen == ["7"]
+
+
+def test_the_chat_keywords_are_one_signature_on_all_four_methods() -> None:
+    import inspect
+
+    from llmkit.client import chat_args
+
+    keywords = list(inspect.signature(chat_args).parameters)
+    for method in (Client.chat, Client.stream, AsyncClient.chat, AsyncClient.stream):
+        assert list(inspect.signature(method).parameters) == ["self", *keywords], method
+    assert inspect.iscoroutinefunction(AsyncClient.chat)
+    assert inspect.iscoroutinefunction(AsyncClient.stream)
+
+
+def test_async_bad_arguments_raise_when_awaited_not_when_called() -> None:
+    client = AsyncClient(
+        api_key="sk-test-123", transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    )
+    pending = client.chat(model="m", messages=[])  # no error yet: a coroutine, as async def
+    with pytest.raises(ValueError, match="must not be empty"):
+        asyncio.run(pending)

@@ -22,6 +22,7 @@ from llmkit.throttle import (
     ThrottlePolicy,
     estimate_cost,
     parse_rate_limit_headers,
+    wait_refusal,
 )
 from llmkit.types import ChatRequest, ChatResponse, Message
 
@@ -284,9 +285,7 @@ def test_a_429_blocks_the_model_until_retry_after() -> None:
     assert provider.sent_at == [0.0, 10.0]
 
 
-def test_waits_are_capped_by_max_wait_and_deadline() -> None:
-    clock = VirtualClock()
-    layer = ThrottleLayer(ThrottlePolicy(max_wait=3.0, refill="window"))
+def _empty_for_60s(layer: ThrottleLayer) -> None:
     layer.observe(
         "openai",
         "m",
@@ -294,19 +293,65 @@ def test_waits_are_capped_by_max_wait_and_deadline() -> None:
         now=0.0,
         wall=WALL,
     )
+
+
+def _never_sent(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+    raise AssertionError("nothing may be sent into a bucket known to be empty")
+
+
+def test_a_wait_past_the_deadline_fails_at_once() -> None:
+    clock = VirtualClock()
+    layer = ThrottleLayer(ThrottlePolicy(refill="window"))
+    _empty_for_60s(layer)
+    ctx = CallContext("openai", clock=clock, deadline=5.0, min_attempt=0.25)
+    with pytest.raises(RateLimitError, match="past the call's deadline") as info:
+        layer.handle(REQ, ctx, _never_sent)
+    assert clock.now() == 0.0  # no sleep at all, not the whole 5 s
+    assert info.value.retry_after == pytest.approx(60.0)
+    assert info.value.retryable
+
+
+def test_a_wait_that_fits_only_without_the_minimum_attempt_time_fails_too() -> None:
+    clock = VirtualClock()
+    layer = ThrottleLayer(ThrottlePolicy(refill="window"))
+    _empty_for_60s(layer)
+    ctx = CallContext("openai", clock=clock, deadline=60.1, min_attempt=0.25)
+    with pytest.raises(RateLimitError):
+        layer.handle(REQ, ctx, _never_sent)
     seen: list[float] = []
 
     def send(request: ChatRequest, ctx: CallContext) -> ChatResponse:
         seen.append(clock.now())
         return OK
 
-    layer.handle(REQ, CallContext("openai", clock=clock), send)
-    assert seen == [3.0]
-    layer.handle(REQ, CallContext("openai", clock=clock, deadline=4.0), send)
-    assert seen == [3.0, 4.0]
+    layer.handle(REQ, CallContext("openai", clock=clock, deadline=61.0, min_attempt=0.25), send)
+    assert seen == [60.0]  # a wait that fits is waited, then the request goes
+
+
+def test_max_wait_is_the_longest_hold_and_a_longer_known_wait_fails_at_once() -> None:
+    clock = VirtualClock()
+    layer = ThrottleLayer(ThrottlePolicy(max_wait=3.0, refill="window"))
+    _empty_for_60s(layer)
+    with pytest.raises(RateLimitError, match="longer than max_wait") as info:
+        layer.handle(REQ, CallContext("openai", clock=clock), _never_sent)  # no deadline
+    assert (clock.now(), info.value.retry_after) == (0.0, pytest.approx(60.0))
     # Another model has its own buckets.
+    seen: list[float] = []
+
+    def send(request: ChatRequest, ctx: CallContext) -> ChatResponse:
+        seen.append(clock.now())
+        return OK
+
     layer.handle(REQ.with_(model="other"), CallContext("openai", clock=clock), send)
-    assert seen[-1] == 4.0
+    assert seen == [0.0]
+
+
+def test_wait_refusal_is_pure() -> None:
+    assert wait_refusal(2.0, 0.0, None, 60.0, 0.25) is None
+    assert wait_refusal(2.0, 0.0, 2.25, 60.0, 0.25) is None  # exactly fits
+    assert wait_refusal(2.0, 0.0, 2.2, 60.0, 0.25) is not None
+    assert wait_refusal(2.0, 59.0, None, 60.0, 0.25) is not None  # 61 s held in all
+    assert wait_refusal(1.0, 59.0, None, 60.0, 0.25) is None
 
 
 # ------------------------------------------------------------------ through llmkit.Client
@@ -345,3 +390,39 @@ def test_client_with_throttle_never_hits_the_429() -> None:
     assert refused_with == 0
     # 12 requests at 5/minute from a full bucket of 5: the last 7 wait 12 s each, about.
     assert elapsed == pytest.approx(7 * 12.0, rel=0.1)
+
+
+def test_after_a_429_asking_an_hour_later_calls_fail_at_once_and_send_nothing() -> None:
+    from llmkit import Client
+    from llmkit.testing import Scripted, ScriptedTransport
+
+    clock = VirtualClock()
+    transport = ScriptedTransport(
+        clock,
+        [
+            Scripted(
+                429,
+                json={"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
+                headers={"retry-after": "3600"},
+            )
+        ],
+    )
+    client = Client(
+        api_key="sk-test-123",
+        transport=transport,
+        clock=clock,
+        deadline=20.0,
+        attempt_layers=[ThrottleLayer()],
+    )
+    with pytest.raises(RateLimitError) as first:
+        client.chat(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert first.value.status == 429  # the provider's answer; too long a wait to retry
+    assert len(transport.requests) == 1
+    started = clock.now()
+    for _ in range(3):
+        with pytest.raises(RateLimitError, match="throttled before sending") as later:
+            client.chat(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert later.value.retry_after == pytest.approx(3600.0, abs=1.0)
+    assert clock.now() == started  # not one deadline waited out
+    assert len(transport.requests) == 1  # and nothing sent
+    client.close()
