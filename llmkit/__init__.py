@@ -35,7 +35,19 @@ from llmkit.fallback import Canned, FallbackLayer, FallbackPolicy, SmallerModel,
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
 from llmkit.otel import OpenTelemetrySink
+from llmkit.output import (
+    OutputGuardLayer,
+    OutputLimits,
+    OutputRejectedError,
+    ToolGuard,
+    filter_links,
+    parse_structured,
+    render_html,
+    structured_chat,
+)
 from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.pii import PIIBlockedError, Redaction, RedactionLayer, Redactor, redact
+from llmkit.prompts import Document, Prompt, PromptTemplate, Trusted, UntrustedInstructionError
 from llmkit.retry import RetryLayer, RetryPolicy
 from llmkit.secrets import APIKey
 from llmkit.telemetry import (
@@ -95,6 +107,7 @@ __all__ = [
     "Deadline",
     "DeadlineExceededError",
     "DeadlineLayer",
+    "Document",
     "ErrorKind",
     "EventRecord",
     "EventSink",
@@ -115,10 +128,19 @@ __all__ = [
     "MultiSink",
     "NotFoundError",
     "OpenTelemetrySink",
+    "OutputGuardLayer",
+    "OutputLimits",
+    "OutputRejectedError",
     "OverloadedError",
+    "PIIBlockedError",
     "PermissionDeniedError",
+    "Prompt",
+    "PromptTemplate",
     "QuotaExhaustedError",
     "RateLimitError",
+    "Redaction",
+    "RedactionLayer",
+    "Redactor",
     "RetryBudget",
     "RetryLayer",
     "RetryPolicy",
@@ -137,12 +159,20 @@ __all__ = [
     "Timeouts",
     "Tool",
     "ToolCall",
+    "ToolGuard",
+    "Trusted",
+    "UntrustedInstructionError",
     "Usage",
     "VirtualClock",
     "__version__",
     "classify",
     "default_layers",
+    "filter_links",
     "parse_response",
     "parse_stream",
+    "parse_structured",
+    "redact",
+    "render_html",
+    "structured_chat",
     "watch_breaker",
 ]

@@ -33,6 +33,7 @@ import httpx
 
 from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
+from llmkit.cache.key import credential_scope
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
 from llmkit.errors import AuthError, ConnectionError
@@ -40,7 +41,7 @@ from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, co
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
-from llmkit.secrets import ENV_VARS, APIKey
+from llmkit.secrets import ENV_VARS, APIKey, install_filter, redact_url, register, url_secrets
 from llmkit.telemetry import (
     BreakerTelemetry,
     EventSink,
@@ -320,6 +321,13 @@ class _Core:
         self.endpoint = Endpoint(
             adapter, base_url=base_url, api_key=api_key, timeouts=Timeouts.of(timeout)
         )
+        # Every secret this client knows feeds the one masking pass (errors, logs, cassettes,
+        # reprs): the key and any credential in the base URL.
+        credentials = [api_key, *url_secrets(self.endpoint.base_url)]
+        register(*credentials)
+        install_filter()
+        self.scope = credential_scope(self.endpoint.base_url, credentials)
+        """The cache's tenant boundary: this endpoint and a keyed hash of its credentials."""
         if retry is False or retry == 0:
             policy: RetryPolicy | None = None
         else:
@@ -375,6 +383,7 @@ class _Core:
             clock=self.clock,
             deadline=None if deadline is None else now + deadline,
             call_id=os.urandom(8).hex(),
+            scope=self.scope,
             started=now,
             rng=self._rng,
         )
@@ -383,7 +392,7 @@ class _Core:
         key = "APIKey('****')" if self.endpoint.api_key is not None else "None"
         return (
             f"{type(self).__name__}(provider={self.provider!r}, "
-            f"base_url={self.endpoint.base_url!r}, api_key={key})"
+            f"base_url={redact_url(self.endpoint.base_url)!r}, api_key={key})"
         )
 
 

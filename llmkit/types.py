@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 __all__ = [
+    "INSTRUCTION_ROLES",
     "ChatRequest",
     "ChatResponse",
     "ImagePart",
@@ -27,8 +28,11 @@ __all__ = [
     "as_tools",
 ]
 
-Role = Literal["system", "user", "assistant", "tool"]
-_ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+"""``system`` and ``developer`` are instructions: each adapter puts them where its API expects
+instructions (Anthropic ``system``, Responses ``instructions``, a Chat Completions role)."""
+_ROLES: frozenset[str] = frozenset({"system", "developer", "user", "assistant", "tool"})
+INSTRUCTION_ROLES: frozenset[str] = frozenset({"system", "developer"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,12 @@ PUBLIC = {
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker", "TelemetryLayer",
     "OpenTelemetrySink",
+    # security: private data out of prompts
+    "redact", "Redactor", "Redaction", "RedactionLayer", "PIIBlockedError",
+    # security: instructions apart from user content; model output untrusted
+    "Prompt", "PromptTemplate", "Document", "Trusted", "UntrustedInstructionError",
+    "OutputGuardLayer", "OutputLimits", "OutputRejectedError", "ToolGuard", "filter_links",
+    "parse_structured", "render_html", "structured_chat",
     "__version__",
 }  # fmt: skip
 

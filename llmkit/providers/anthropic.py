@@ -42,7 +42,15 @@ from llmkit.providers.base import (
 from llmkit.providers.images import anthropic_blocks
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
-from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+from llmkit.types import (
+    INSTRUCTION_ROLES,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicAdapter", "AnthropicStreamParser"]
 
@@ -397,7 +405,7 @@ def _wire_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, A
             turns.append({"role": role, "content": blocks})
 
     for m in messages:
-        if m.role == "system":
+        if m.role in INSTRUCTION_ROLES:
             system.append(m.content)
         elif m.role == "tool":
             if not m.tool_call_id:

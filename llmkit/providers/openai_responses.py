@@ -31,7 +31,15 @@ from llmkit.providers.wire import (
 )
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
-from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+from llmkit.types import (
+    INSTRUCTION_ROLES,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "OpenAIResponsesAdapter",
@@ -75,7 +83,7 @@ def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
     system: list[str] = []
     items: list[dict[str, Any]] = []
     for m in messages:
-        if m.role == "system":
+        if m.role in INSTRUCTION_ROLES:
             system.append(m.content)
         elif m.role == "tool":
             if not m.tool_call_id:
