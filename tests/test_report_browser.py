@@ -14,6 +14,7 @@ from llmkit.report import execute_notebook, summarize_cassettes, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 @pytest.fixture(scope="module", autouse=True)
 def _chromium() -> None:
     if find_chromium() is None:

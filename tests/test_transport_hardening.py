@@ -197,7 +197,10 @@ def test_async_client_with_credentials_in_base_url_fails_typed_not_with_a_value_
 
     async def main() -> LLMError:
         async with AsyncClient(
-            "compatible", base_url=f"http://user:{secret}@127.0.0.1:9/v1", api_key="sk-t", retry=False
+            "compatible",
+            base_url=f"http://user:{secret}@127.0.0.1:9/v1",
+            api_key="sk-t",
+            retry=False,
         ) as c:
             with pytest.raises(LLMError) as info:
                 await c.chat(model="m", messages=MSGS)

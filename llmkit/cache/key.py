@@ -5,8 +5,8 @@ Included: the scope (the endpoint, its credentials masked, and a keyed hash of t
 answer cached for one tenant is never served to another, and another ``base_url`` behind the
 same provider name has entries of its own; then provider, model, messages (role, content,
 images, name, tool call ids and calls), max_tokens, temperature, tools, and the pass-through
-``extra`` parameters. Excluded: ``stream`` (a cached answer can be replayed as a stream), other ``tags``
-(labels, never sent) and the volatile ``extra`` fields in :data:`VOLATILE_EXTRA` (user ids,
+``extra`` parameters. Excluded: ``stream`` (a cached answer can be replayed as a stream), other
+``tags`` (labels, never sent) and the volatile ``extra`` fields in :data:`VOLATILE_EXTRA` (user ids,
 metadata, stream options) that change per call but not the answer. The hash is SHA-256 of
 canonical JSON (sorted keys, no spaces), so it is the same in every process and Python version.
 """

@@ -17,7 +17,7 @@ import httpx
 from llmkit.clock import SystemClock
 from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
 from llmkit.decompress import MAX_BODY_BYTES
-from llmkit.errors import ConnectionError, DeadlineExceededError, LLMError
+from llmkit.errors import DeadlineExceededError, LLMError
 from llmkit.layers import CallContext
 from llmkit.outcomes import AttemptOutcome
 from llmkit.providers.base import Adapter, safe_headers
