@@ -50,6 +50,7 @@ _HOSTS = {
 
 
 _NOT_CHAT = ("/count_tokens", "/input_tokens", "/models", "/embeddings")
+_MEDIA = ("/images/generations", "/images/edits", "/videos")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ def provider_of(url: httpx.URL) -> str | None:
         return "anthropic"
     if path.endswith(("/chat/completions", "/responses", "/completions", "/embeddings")):
         return "openai"
+    if any(part in path for part in _MEDIA):
+        return "openai"  # the Images API and the create -> poll -> download job API
     return None
 
 
@@ -134,6 +137,10 @@ def _inspect(file: str, index: int, response: httpx.Response, forced: str | None
     if status < 400 and (response.request.method == "GET" or path.endswith(_NOT_CHAT)):
         # not a chat call (token counting, model lists): a count is its only usage figure
         return Inspected(file, index, provider, status, None, None, None, _count(response), None)
+    if status < 400 and any(part in path for part in _MEDIA):
+        # an image or a generation job: no chat answer to parse, only the usage it reports
+        tokens_in, tokens_out = _media_usage(response)
+        return Inspected(file, index, provider, status, None, None, None, tokens_in, tokens_out)
     try:
         if status >= 400:
             err = classify(provider, response)
@@ -156,6 +163,22 @@ def _row(file: str, index: int, provider: str, status: int, err: LLMError) -> In
     return Inspected(
         file, index, provider, status, str(err.kind), err.retryable, err.retry_after, None, None
     )
+
+
+def _media_usage(response: httpx.Response) -> tuple[int | None, int | None]:
+    """``usage.input_tokens`` / ``output_tokens`` of an Images API answer (None when absent,
+    as for a job's status or its downloaded content)."""
+    try:
+        usage = json.loads(response.content).get("usage")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(usage, dict):
+        return None, None
+    out = []
+    for name in ("input_tokens", "output_tokens"):
+        value = usage.get(name)
+        out.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
+    return out[0], out[1]
 
 
 def _count(response: httpx.Response) -> int | None:
