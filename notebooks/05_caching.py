@@ -124,7 +124,8 @@ calls.head(10)
 # `latency_saved` is what the provider took for *that* call in the recording, which a hit did
 # not wait for. One prompt's answer is cut at `max_tokens` (`finish_reason=length`): the cache
 # stores only complete answers (a truncated answer or a refusal is not "the" answer;
-# `CacheLayer(..., store_incomplete=True)` opts in), so every call of that prompt misses. (A replay serves every request at its recorded time, so a miss that arrives
+# `CacheLayer(..., store_incomplete=True)` opts in), so every call of that prompt misses.
+# (A replay serves every request at its recorded time, so a miss that arrives
 # earlier than in the recording waits for it; that is why we measure savings against the
 # recording, not against the miss latencies of the cached run.)
 #
