@@ -38,8 +38,21 @@ from llmkit.errors import (
 from llmkit.fallback import Canned, FallbackLayer, FallbackPolicy, SmallerModel, Target
 from llmkit.hedge import HedgeBudget, HedgeLayer, HedgePolicy
 from llmkit.layers import CallContext, Layer
+from llmkit.otel import OpenTelemetrySink
+from llmkit.output import (
+    OutputGuardLayer,
+    OutputLimits,
+    OutputRejectedError,
+    ToolGuard,
+    filter_links,
+    parse_structured,
+    render_html,
+    structured_chat,
+)
 from llmkit.parsing import classify, parse_response, parse_stream
+from llmkit.pii import PIIBlockedError, Redaction, RedactionLayer, Redactor, redact
 from llmkit.prices import ModelRates, PriceBook
+from llmkit.prompts import Document, Prompt, PromptTemplate, Trusted, UntrustedInstructionError
 from llmkit.quota import (
     MemoryQuotaStore,
     QuotaLayer,
@@ -69,6 +82,7 @@ from llmkit.transport import AsyncChatStream, ChatStream
 from llmkit.types import (
     ChatRequest,
     ChatResponse,
+    ImagePart,
     Message,
     StreamEvent,
     Tool,
@@ -111,6 +125,7 @@ __all__ = [
     "Deadline",
     "DeadlineExceededError",
     "DeadlineLayer",
+    "Document",
     "ErrorKind",
     "EventRecord",
     "EventSink",
@@ -119,6 +134,7 @@ __all__ = [
     "HedgeBudget",
     "HedgeLayer",
     "HedgePolicy",
+    "ImagePart",
     "InvalidResponseError",
     "JSONLSink",
     "LLMError",
@@ -131,16 +147,26 @@ __all__ = [
     "ModelRates",
     "MultiSink",
     "NotFoundError",
+    "OpenTelemetrySink",
+    "OutputGuardLayer",
+    "OutputLimits",
+    "OutputRejectedError",
     "OverBudgetError",
     "OverQuotaError",
     "OverloadedError",
+    "PIIBlockedError",
     "PermissionDeniedError",
     "PriceBook",
+    "Prompt",
+    "PromptTemplate",
     "QuotaExhaustedError",
     "QuotaLayer",
     "QuotaLimit",
     "QuotaUnavailableError",
     "RateLimitError",
+    "Redaction",
+    "RedactionLayer",
+    "Redactor",
     "RedisQuotaStore",
     "RequestBudget",
     "RetryBudget",
@@ -162,13 +188,21 @@ __all__ = [
     "Timeouts",
     "Tool",
     "ToolCall",
+    "ToolGuard",
+    "Trusted",
+    "UntrustedInstructionError",
     "Usage",
     "VirtualClock",
     "__version__",
     "classify",
     "default_layers",
     "estimate_input_tokens",
+    "filter_links",
     "parse_response",
     "parse_stream",
+    "parse_structured",
+    "redact",
+    "render_html",
+    "structured_chat",
     "watch_breaker",
 ]

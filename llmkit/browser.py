@@ -9,14 +9,31 @@ the network (no component updates, sync or background fetches) and a fresh profi
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-__all__ = ["BrowserUnavailableError", "Element", "dump_dom", "find_chromium", "query", "screenshot"]
+__all__ = [
+    "BrowserUnavailableError",
+    "Element",
+    "PageCheck",
+    "check_file",
+    "dump_dom",
+    "find_chromium",
+    "query",
+    "screenshot",
+]
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS = (
@@ -51,6 +68,11 @@ def find_chromium() -> str | None:
 
 
 def _run(args: list[str], timeout: float) -> str:
+    return _run_full(args, timeout)[0]
+
+
+def _run_full(args: list[str], timeout: float) -> tuple[str, str]:
+    """Chromium's (stdout, stderr) for ``args``."""
     exe = find_chromium()
     if exe is None:
         raise BrowserUnavailableError("no chromium found: apt-get install chromium")
@@ -62,7 +84,7 @@ def _run(args: list[str], timeout: float) -> str:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-3:]
         raise RuntimeError(f"chromium exited with {done.returncode}: {' | '.join(tail)}")
-    return done.stdout
+    return done.stdout, done.stderr
 
 
 def dump_dom(url: str, *, budget_ms: int = 5000, timeout: float = 90.0) -> str:
@@ -138,3 +160,115 @@ def query(dom: str, tag: str, **attrs: str | None) -> list[Element]:
         ):
             out.append(el)
     return out
+
+
+# ------------------------------------------------------------------ a whole page, checked
+
+_PROBE = "/__llmkit_check__.html"
+_PROBE_PAGE = """<!doctype html><html><body>
+<iframe id=page src="{target}" style="width:{width}px;height:{height}px;border:0"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", async () => {{
+  const d = document.getElementById("page").contentDocument;
+  const images = [...d.images];
+  await Promise.all(images.map(i => i.decode().catch(() => null)));
+  const out = document.createElement("pre");
+  out.id = "llmkit-check";
+  out.textContent = JSON.stringify({{
+    images: images.length,
+    broken: images.filter(i => !(i.complete && i.naturalWidth > 0))
+      .map(i => i.alt || i.src.slice(0, 60)),
+    scrollWidth: d.documentElement.scrollWidth,
+    headings: [...d.querySelectorAll("h1,h2,h3")].map(h => h.id || h.textContent.trim()),
+  }});
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
+_CONSOLE = re.compile(r":(?:INFO|WARNING|ERROR):CONSOLE[^\]]*\]\s*(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class PageCheck:
+    """What a real Chromium saw of a page at a given window width."""
+
+    images: int
+    broken_images: tuple[str, ...]
+    """Images that did not decode (their alt text)."""
+    scroll_width: int
+    """The page's full width in CSS pixels: more than the window means a horizontal scroll."""
+    width: int
+    headings: tuple[str, ...]
+    """Ids (or texts) of the page's h1-h3, in order."""
+    console: tuple[str, ...]
+    """Console messages the page logged (errors included)."""
+
+    @property
+    def fits(self) -> bool:
+        return self.scroll_width <= self.width
+
+
+@contextmanager
+def _serve(directory: Path, probe: str) -> Iterator[str]:
+    """``directory`` over HTTP on 127.0.0.1 (one origin for the page and the probe)."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == _PROBE:
+                body = probe.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def check_file(
+    path: str | Path,
+    *,
+    size: tuple[int, int] = (1280, 800),
+    screenshot_to: str | Path | None = None,
+    budget_ms: int = 10000,
+) -> PageCheck:
+    """Load a written page (``build/report/index.html``) in Chromium at ``size`` and report
+    its images (decoded or not), width, headings and console messages; optionally keep a
+    screenshot of its first screen. Served on 127.0.0.1 so the probe and the page share an
+    origin; nothing leaves the machine."""
+    page = Path(path).resolve()
+    width, height = size
+    probe = _PROBE_PAGE.format(target=page.name, width=width, height=height)
+    with _serve(page.parent, probe) as base:
+        dom, err = _run_full(
+            ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
+             "--dump-dom", base + _PROBE],
+            120.0,
+        )  # fmt: skip
+        if screenshot_to is not None:
+            screenshot(f"{base}/{page.name}", screenshot_to, size=size, budget_ms=budget_ms)
+    found = [el for el in query(dom, "pre", id="llmkit-check")]
+    if not found:
+        raise RuntimeError("the page did not finish loading in the browser")
+    data = json.loads(found[0].text)
+    return PageCheck(
+        images=int(data["images"]),
+        broken_images=tuple(data["broken"]),
+        scroll_width=int(data["scrollWidth"]),
+        width=width,
+        headings=tuple(data["headings"]),
+        console=tuple(m for m in _CONSOLE.findall(err)),
+    )

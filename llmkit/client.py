@@ -33,6 +33,7 @@ import httpx
 
 from llmkit.breaker import BreakerLayer
 from llmkit.budget import RetryBudget
+from llmkit.cache.key import credential_scope
 from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
 from llmkit.errors import AuthError, ConnectionError, LLMError
@@ -41,7 +42,7 @@ from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
-from llmkit.secrets import ENV_VARS, APIKey
+from llmkit.secrets import ENV_VARS, APIKey, install_filter, redact_url, register, url_secrets
 from llmkit.telemetry import (
     BreakerTelemetry,
     EventSink,
@@ -314,7 +315,7 @@ class _Core:
             adapter = adapter_for(provider, api=api)
         if base_url is None and adapter.name in _BASE_URL_ENV:
             base_url = os.environ.get(_BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
-        if adapter.name in ("compatible", "openai-compatible") and not base_url:
+        if not base_url and not adapter.default_base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
             api_key = APIKey(api_key)
@@ -334,6 +335,13 @@ class _Core:
             timeouts=Timeouts.of(timeout),
             prices=self.prices,
         )
+        # Every secret this client knows feeds the one masking pass (errors, logs, cassettes,
+        # reprs): the key and any credential in the base URL.
+        credentials = [api_key, *url_secrets(self.endpoint.base_url)]
+        register(*credentials)
+        install_filter()
+        self.scope = credential_scope(self.endpoint.base_url, credentials)
+        """The cache's tenant boundary: this endpoint and a keyed hash of its credentials."""
         if retry is False or retry == 0:
             policy: RetryPolicy | None = None
         else:
@@ -390,9 +398,7 @@ class _Core:
                     "llmkit.estimate_input_tokens for an estimate"
                 )
             adapter = adapter_for("openai", api="responses")  # counts Chat models too
-        http_request = adapter.count_tokens_request(
-            request, base_url=self.endpoint.base_url, api_key=self.endpoint.api_key
-        )
+        http_request = self.endpoint.build(adapter.count_tokens_request, request)
         timeouts = self.endpoint.timeouts.for_attempt(None, stream=False)
         http_request.extensions["timeout"] = timeouts.as_extension()
         return adapter, http_request
@@ -421,6 +427,7 @@ class _Core:
             clock=self.clock,
             deadline=None if deadline is None else now + deadline,
             call_id=os.urandom(8).hex(),
+            scope=self.scope,
             started=now,
             rng=self._rng,
         )
@@ -429,7 +436,7 @@ class _Core:
         key = "APIKey('****')" if self.endpoint.api_key is not None else "None"
         return (
             f"{type(self).__name__}(provider={self.provider!r}, "
-            f"base_url={self.endpoint.base_url!r}, api_key={key})"
+            f"base_url={redact_url(self.endpoint.base_url)!r}, api_key={key})"
         )
 
 

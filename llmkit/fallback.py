@@ -119,27 +119,29 @@ class Target:
         the calling client's context: one deadline and one telemetry record for the call."""
         from llmkit.client import AsyncClient  # noqa: PLC0415 - the client imports layers
 
-        provider = client.provider
+        provider, scope = client.provider, client.scope
         label = name or (f"{provider}:{model}" if model else provider)
         if isinstance(client, AsyncClient):
             ainner = client.inner_handler()
 
             async def acall(request: ChatRequest, ctx: CallContext) -> ChatResponse:
-                outer, ctx.provider = ctx.provider, provider
+                outer = ctx.provider, ctx.scope
+                ctx.provider, ctx.scope = provider, scope
                 try:
                     return await ainner(request, ctx)
                 finally:
-                    ctx.provider = outer
+                    ctx.provider, ctx.scope = outer
 
             return cls(label, model, provider, context_window, ahandler=acall)
         inner = client.inner_handler()
 
         def call(request: ChatRequest, ctx: CallContext) -> ChatResponse:
-            outer, ctx.provider = ctx.provider, provider
+            outer = ctx.provider, ctx.scope
+            ctx.provider, ctx.scope = provider, scope
             try:
                 return inner(request, ctx)
             finally:
-                ctx.provider = outer
+                ctx.provider, ctx.scope = outer
 
         return cls(label, model, provider, context_window, handler=call)
 

@@ -35,17 +35,22 @@ _HOSTS = {
     "api.openai.com": "openai",
     "api.anthropic.com": "anthropic",
     "openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "gemini",
+    "aiplatform.googleapis.com": "gemini",
+    "openai.azure.com": "azure",
+    "services.ai.azure.com": "azure",
+    "api.groq.com": "groq",
+    "api.mistral.ai": "mistral",
+    "api.deepseek.com": "deepseek",
+    "api.together.xyz": "together",
+    "api.together.ai": "together",
+    "api.x.ai": "xai",
+    "api.cerebras.ai": "cerebras",
 }
 
 
 _NOT_CHAT = ("/count_tokens", "/input_tokens", "/models", "/embeddings")
-_MEDIA = ("/images/generations", "/images/edits", "/images/variations", "/videos/generations")
-"""OpenAI's Images API and the generation-job API (``llmkit.providers.openai_images``,
-``video_jobs``): read as not-chat calls, their errors in OpenAI's dialect."""
-
-
-def _is_media(path: str) -> bool:
-    return path.endswith(_MEDIA) or "/videos/" in path
+_MEDIA = ("/images/generations", "/images/edits", "/videos")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +85,18 @@ def provider_of(url: httpx.URL) -> str | None:
     path = url.path.rstrip("/")
     if path.startswith("/api/v1/"):
         return "openrouter"
+    if path.startswith(("/openai/deployments/", "/openai/v1/", "/openai/responses")):
+        return "azure"
+    if path in ("/api/chat", "/api/show", "/api/generate"):
+        return "ollama"
+    if ":generateContent" in path or ":streamGenerateContent" in path:
+        return "gemini"
     if path.endswith(("/messages", "/messages/count_tokens")):
         return "anthropic"
     if path.endswith(("/chat/completions", "/responses", "/completions", "/embeddings")):
         return "openai"
-    if _is_media(path):
-        return "openai"
+    if any(part in path for part in _MEDIA):
+        return "openai"  # the Images API and the create -> poll -> download job API
     return None
 
 
@@ -123,15 +134,20 @@ def _inspect(file: str, index: int, response: httpx.Response, forced: str | None
         why = f"cannot tell the provider from {response.request.url.host}; pass --provider"
         return Inspected(file, index, None, status, None, None, None, None, None, why)
     path = response.request.url.path.rstrip("/")
-    not_chat = path.endswith(_NOT_CHAT) or _is_media(path)
-    if status < 400 and (response.request.method == "GET" or not_chat):
-        # not a chat call (token counting, model lists, media): a count is its only usage figure
+    if status < 400 and (response.request.method == "GET" or path.endswith(_NOT_CHAT)):
+        # not a chat call (token counting, model lists): a count is its only usage figure
         return Inspected(file, index, provider, status, None, None, None, _count(response), None)
+    if status < 400 and any(part in path for part in _MEDIA):
+        # an image or a generation job: no chat answer to parse, only the usage it reports
+        tokens_in, tokens_out = _media_usage(response)
+        return Inspected(file, index, provider, status, None, None, None, tokens_in, tokens_out)
     try:
         if status >= 400:
             err = classify(provider, response)
             return _row(file, index, provider, status, err)
-        streamed = "text/event-stream" in response.headers.get("content-type", "")
+        streamed = "text/event-stream" in response.headers.get(
+            "content-type", ""
+        ) or response.content.lstrip().startswith(b"data:")  # a recorder dropped the type
         parsed = (parse_stream if streamed else parse_response)(provider, response)
     except LLMError as err:
         return _row(file, index, provider, status, err)
@@ -147,6 +163,22 @@ def _row(file: str, index: int, provider: str, status: int, err: LLMError) -> In
     return Inspected(
         file, index, provider, status, str(err.kind), err.retryable, err.retry_after, None, None
     )
+
+
+def _media_usage(response: httpx.Response) -> tuple[int | None, int | None]:
+    """``usage.input_tokens`` / ``output_tokens`` of an Images API answer (None when absent,
+    as for a job's status or its downloaded content)."""
+    try:
+        usage = json.loads(response.content).get("usage")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(usage, dict):
+        return None, None
+    out = []
+    for name in ("input_tokens", "output_tokens"):
+        value = usage.get(name)
+        out.append(value if isinstance(value, int) and not isinstance(value, bool) else None)
+    return out[0], out[1]
 
 
 def _count(response: httpx.Response) -> int | None:

@@ -39,6 +39,9 @@ class CallContext:
     attempt: int = 0
     """Attempts started so far in this call (the transport increments it)."""
     call_id: str = ""
+    scope: str = ""
+    """Who is asking where: the endpoint (credentials masked) and a keyed hash of the
+    credentials (``llmkit.cache.key.credential_scope``), so no cached answer crosses tenants."""
     started: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
     outcomes: dict[type[Any], Any] = field(default_factory=dict)

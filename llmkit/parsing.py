@@ -22,7 +22,8 @@ import httpx
 from llmkit.decompress import MAX_BODY_BYTES, decode_body
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers import adapter_for
-from llmkit.providers.base import Adapter, error_for_status
+from llmkit.providers.base import Adapter, error_for_status, safe_headers
+from llmkit.providers.gemini import array_events
 from llmkit.sse import SSEDecoder
 from llmkit.types import ChatResponse
 
@@ -57,13 +58,15 @@ def parse_response(
     plain = _guard(adapter.name, response, lambda: _decompressed(response, adapter.name, max_body))
     if not 200 <= plain.status_code < 300:
         raise _classify(adapter, plain)
-    return _guard(adapter.name, plain, lambda: adapter.parse_response(plain))
+    out = _guard(adapter.name, plain, lambda: adapter.parse_response(plain))
+    return out.with_(headers=safe_headers(plain.headers))
 
 
 def parse_stream(
     provider: str, response: httpx.Response, *, max_body: int = MAX_BODY_BYTES
 ) -> ChatResponse:
-    """The answer in an SSE body already read into ``response``.
+    """The answer in an SSE body already read into ``response`` (for Gemini, also the JSON
+    array of chunks a stream requested without ``alt=sse`` returns).
 
     Raises the classified error for a non-2xx status or an error event inside the stream, and
     InvalidResponseError when the stream is truncated or malformed, or decodes to more than
@@ -76,6 +79,10 @@ def parse_stream(
 
     def run() -> ChatResponse:
         parser = adapter.stream_parser(plain)
+        if getattr(adapter, "json_array_streams", False) and plain.content.lstrip()[:1] == b"[":
+            for event in array_events(plain.content):  # Gemini without ?alt=sse
+                parser.feed(event)
+            return parser.finish(clean=True)
         decoder = SSEDecoder()
         for event in decoder.feed(plain.content):
             parser.feed(event)
@@ -84,7 +91,7 @@ def parse_stream(
             parser.feed(event)
         return parser.finish(clean=clean)
 
-    return _guard(adapter.name, plain, run)
+    return _guard(adapter.name, plain, run).with_(headers=safe_headers(plain.headers))
 
 
 def classify(

@@ -43,7 +43,16 @@ _PROVIDER_IDS = {
     "openrouter": "openrouter",
     "gemini": "google",
     "google": "google",
+    "azure": "azure",
+    "groq": "groq",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "together": "together",
+    "xai": "x-ai",
+    "cerebras": "cerebras",
 }
+"""llmkit's provider names (named OpenAI-compatible services included) to genai-prices' ids;
+a provider not listed (ollama, a custom base_url) is unpriced unless the book overrides it."""
 
 
 @dataclass(frozen=True, slots=True)

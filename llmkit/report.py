@@ -438,7 +438,9 @@ def write_report(
         "<h1>llmkit demo report</h1>",
         "<p>llmkit is a small typed Python library and a set of notebooks for operating "
         "products on LLM APIs: timeouts and deadlines, retries with jitter and a budget, "
-        "telemetry, fallbacks and circuit breaking, caching, hedging and throttling. Each "
+        "telemetry, fallbacks and circuit breaking, caching, hedging and throttling; token "
+        "budgets, cost per call, quotas and smaller models first; keys, private data and "
+        "untrusted output; and the job pipeline media products wrap around model calls. Each "
         "notebook below shows a production failure, the naive way and the pattern, on "
         "recorded or simulated traffic.</p>",
         f'<p class="muted">llmkit {html.escape(__version__)} · built offline{took}: no network, '
@@ -598,4 +600,36 @@ def demo_main(
         )
         print(f"notebook {name:<36} {secs:5.1f} s  {figs} figures  {state}{budget}")
     print(f"\nreport: {index}")
+    _browser_check(index)
     return 0 if all(r.ok for r in runs) else 1
+
+
+def _browser_check(index: Path) -> None:
+    """Load the report in the system's Chromium, when there is one: print what it saw and
+    keep a screenshot of the first screen beside the page (``first-screen.png``)."""
+    from llmkit.browser import check_file, find_chromium  # noqa: PLC0415
+
+    if find_chromium() is None:
+        print("browser check: skipped (no chromium; apt-get install chromium)")
+        return
+    shot = index.parent / "first-screen.png"
+    try:
+        seen = check_file(index, screenshot_to=shot)
+    except (OSError, RuntimeError) as exc:
+        print(f"browser check: could not run ({exc})")
+        return
+    verdict = (
+        "ok"
+        if seen.fits and not seen.broken_images and not seen.console
+        else "PROBLEMS: "
+        + "; ".join(
+            [*(["wider than 1280 px"] if not seen.fits else [])]
+            + [f"image not decoded: {b}" for b in seen.broken_images]
+            + [f"console: {m}" for m in seen.console]
+        )
+    )
+    print(
+        f"browser check: {seen.images} images decoded in Chromium at {seen.width} px "
+        f"(page {seen.scroll_width} px wide), {len(seen.console)} console messages: {verdict}"
+    )
+    print(f"first screen: {shot}")

@@ -1,46 +1,235 @@
-"""Secret hygiene: a key type that never prints itself, and a scrubber for text that might.
+"""Secret hygiene: a key type that never prints itself, and one masking pass for every string
+that leaves: reprs, log records, exception texts, cassettes.
 
 Why a type and not a convention: a key held in a plain ``str`` ends up in a repr, a traceback's
 locals, a log line. :class:`APIKey` keeps the value behind ``reveal()``, which only the request
 builder calls.
+
+Why one pass fed by what the process knows, and not a list of places: keys hide in more than
+``api_key=`` -- in a base URL's userinfo (``https://user:KEY@host``), in its query (Azure's
+``?api-key=``, Gemini's ``?key=``), in extra headers, and in a provider's error that echoes a
+key of no known shape, whole or in part. Every secret a client is given is registered here
+(:func:`register`); :func:`scrub` masks every registered secret, every long fragment of one
+(a partial echo), and every key-shaped pattern. The places that emit strings call ``scrub``
+(errors, cassettes, llmkit's own log lines), and :class:`SecretFilter` does the same for any
+logging handler -- llmkit installs it on the ``httpx``, ``httpcore`` and llmkit's loggers once a
+client is built, and users can install it on their own handlers.
+
+Registered values live in this process's memory only, as long as the process; they are never
+printed, pickled or written anywhere.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
+from collections.abc import Iterable
 from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["ENV_VARS", "APIKey", "scrub"]
+__all__ = [
+    "ENV_VARS",
+    "LOGGERS",
+    "APIKey",
+    "SecretFilter",
+    "install_filter",
+    "redact_url",
+    "register",
+    "scrub",
+    "url_secrets",
+]
 
 # Key-like shapes: provider prefixes, bearer tokens, and a long opaque token right after the
 # words "api key" (OpenAI-compatible servers echo "Incorrect API key provided: <key>"). The label
 # stays, so the message still says what went wrong; only the value is masked.
 _KEY_RE: Final = re.compile(
     r"sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-|svcacct-)?[A-Za-z0-9_\-*]{8,}"
+    r"|AIza[A-Za-z0-9_\-]{20,}|gsk_[A-Za-z0-9]{20,}|xai-[A-Za-z0-9]{20,}"
+    r"|(?P<query>[?&]key=)[A-Za-z0-9._\-]{8,}"
     r"|(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._\-]{8,}"
     r"|(?P<label>(?i:api[_\s-]?key(?:\s+provided)?)[\"'=:\s]+)[A-Za-z0-9._\-]{12,}"
 )
 
 
 def _mask(m: re.Match[str]) -> str:
-    return (m.group("bearer") or m.group("label") or "") + "[REDACTED]"
+    return (m.group("bearer") or m.group("label") or m.group("query") or "") + "[REDACTED]"
 
 
 ENV_VARS: Final[dict[str, tuple[str, ...]]] = {
     "openai": ("OPENAI_API_KEY",),
     "anthropic": ("ANTHROPIC_API_KEY",),
     "openrouter": ("OPENROUTER_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "azure": ("AZURE_OPENAI_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "together": ("TOGETHER_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "cerebras": ("CEREBRAS_API_KEY",),
+    "ollama": ("OLLAMA_API_KEY",),
 }
 
 
+MASK: Final = "[REDACTED]"
+_FRAGMENT: Final = 8
+"""A run of this many characters of a registered secret counts as an echo of it."""
+_MIN_SECRET: Final = 6
+"""Shorter values (``sim``, ``x``) are not secrets worth masking: they would mask words."""
+_PREFILTER_GRAMS: Final = 200
+_TOKEN_RE: Final = re.compile(rf"[A-Za-z0-9_\-.~+/=!#%$]{{{_FRAGMENT},}}")
+
+
+class _Registry:
+    """The secrets this process knows: literal values and their 8-character fragments."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.values: frozenset[str] = frozenset()
+        self.grams: frozenset[str] = frozenset()
+        self.gram_re: re.Pattern[str] | None = None
+        """Any fragment, as one regex, while there are few: one C-speed scan then tells whether
+        a text needs the token pass at all (most texts do not). Past a few keys the
+        alternation costs more than the token pass, which is used alone."""
+
+    def add(self, values: Iterable[str]) -> None:
+        new = {v for v in values if len(v) >= _MIN_SECRET} - self.values
+        if not new:
+            return
+        with self._lock:
+            grams = set(self.grams)
+            for v in new:
+                grams.update(v[i : i + _FRAGMENT] for i in range(len(v) - _FRAGMENT + 1))
+            self.values = frozenset(self.values | new)
+            self.grams = frozenset(grams)
+            few = len(grams) <= _PREFILTER_GRAMS
+            self.gram_re = re.compile("|".join(map(re.escape, sorted(grams)))) if few else None
+
+    def mask(self, text: str, extra: Iterable[str] = ()) -> str:
+        # longest first, so a secret containing another is masked whole
+        values = sorted(self.values.union(v for v in extra if len(v) >= 4), key=len, reverse=True)
+        for v in values:
+            if v in text:
+                text = text.replace(v, MASK)
+        grams, gram_re = self.grams, self.gram_re
+        if grams and (gram_re is None or gram_re.search(text)):
+            text = _TOKEN_RE.sub(lambda m: MASK if _echoes(m.group(), grams) else m.group(), text)
+        return text
+
+
+def _echoes(token: str, grams: frozenset[str]) -> bool:
+    return any(token[i : i + _FRAGMENT] in grams for i in range(len(token) - _FRAGMENT + 1))
+
+
+_REGISTRY: Final = _Registry()
+
+
+def register(*secrets: APIKey | str | None) -> None:
+    """Remember secrets (a key, a URL password, a header value) so every later :func:`scrub`
+    masks them, and any long fragment of them, wherever they appear."""
+    _REGISTRY.add(
+        s.reveal() if isinstance(s, APIKey) else s for s in secrets if s is not None and s != ""
+    )
+
+
 def scrub(text: str, *secrets: APIKey | None) -> str:
-    """Mask anything key-like in ``text`` (provider messages echo partial keys), and every
-    given key literally, whatever its shape."""
-    for key in secrets:
-        if key is not None and len(key.reveal()) >= 4:
-            text = text.replace(key.reveal(), "[REDACTED]")
-    return _KEY_RE.sub(_mask, text)
+    """Mask every registered secret (whole or a fragment of 8+ characters), every given key
+    literally whatever its shape, and anything key-like (provider messages echo keys)."""
+    extra = [k.reveal() for k in secrets if k is not None]
+    return _KEY_RE.sub(_mask, _REGISTRY.mask(text, extra))
+
+
+# Query parameters that carry credentials: Azure's api-key, Gemini's key, SAS signatures, tokens.
+_SECRET_PARAMS: Final = frozenset(
+    {"key", "api-key", "api_key", "apikey", "token", "access_token", "auth", "sig",
+     "signature", "secret", "password", "code", "x-api-key", "session"}
+)  # fmt: skip
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials in a URL: userinfo (user and password) and secret query values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    out = [p for p in (parts.username, parts.password) if p]
+    out += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_param(k)]
+    return out
+
+
+def _secret_param(name: str) -> bool:
+    return name.lower() in _SECRET_PARAMS
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo and secret query values replaced by ``***`` (for reprs and
+    logs): ``https://u:KEY@host/v1?api-key=KEY&v=1`` -> ``https://***@host/v1?api-key=***&v=1``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return scrub(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if _secret_param(k) else v) for k, v in pairs], safe="*")
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that masks secrets in every record it sees (message, arguments and
+    exception text): install it on your handlers (``handler.addFilter(SecretFilter())``) or
+    loggers. It never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: mask what is there
+            message = f"{record.msg} {record.args}"
+        masked = scrub(message)
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
+
+
+_INSTALLED: set[str] = set()
+_FILTER: Final = SecretFilter()
+
+
+LOGGERS: Final = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "llmkit",
+    "llmkit.cache",
+    "llmkit.hedge",
+    "llmkit.telemetry",
+    "llmkit.watchdog",
+)
+"""The loggers that see requests: a logger's filter applies to records logged on it (not to
+its children's), so each is named."""
+
+
+def install_filter(*loggers: str) -> None:
+    """Put :class:`SecretFilter` on these loggers (default: :data:`LOGGERS`), once each.
+    Clients call it when built; call it for loggers of your own, or add the filter to your
+    handlers, which then see every record."""
+    for name in loggers or LOGGERS:
+        if name not in _INSTALLED:
+            logging.getLogger(name).addFilter(_FILTER)
+            _INSTALLED.add(name)
 
 
 class APIKey:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["estimate_input_tokens", "estimate_request_tokens", "image_tokens", "text_tokens"]
 
-PROVIDERS = ("openai", "anthropic", "openrouter", "compatible", "openai-compatible")
+PROVIDERS = ("openai", "anthropic", "openrouter", "gemini", "compatible", "openai-compatible")
 
 # A word with an optional leading space, up to three digits, or one other visible character.
 _PIECES = re.compile(r" ?[A-Za-z]+| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]{1,2}|\s+")
@@ -89,6 +89,14 @@ def image_tokens(
         scale = min(1.0, 1568 / max(width, height))
         w, h = width * scale, height * scale
         return min(1600, math.ceil(w * h / 750)) + 1
+    if provider == "gemini":
+        # 258 tokens an image up to 384 px; larger ones in 768-px tiles of 258 each. Unknown
+        # size: the highest media resolution's 1120.
+        if not width or not height:
+            return 1120
+        if max(width, height) <= 384:
+            return 258
+        return 258 * math.ceil(width / 768) * math.ceil(height / 768)
     if detail == "low":
         return 85
     if not width or not height:
@@ -360,6 +368,48 @@ def _strict(tool: Any) -> bool:
     return bool(tool.get("strict")) or (isinstance(schema, Mapping) and bool(schema.get("strict")))
 
 
+# --------------------------------------------------------------------------- Gemini
+
+
+def _gemini_part(part: Any) -> int:
+    if not isinstance(part, Mapping):
+        return 0
+    n = text_tokens(part["text"]) if isinstance(part.get("text"), str) else 0
+    inline = part.get("inlineData")
+    if isinstance(inline, Mapping):
+        data = inline.get("data")
+        w, h = _b64_size(data) if isinstance(data, str) else (None, None)
+        n += image_tokens("gemini", w, h)
+    if isinstance(part.get("fileData"), Mapping):
+        n += image_tokens("gemini", None, None)
+    for key in ("functionCall", "functionResponse"):
+        if isinstance(part.get(key), Mapping):
+            n += 4 + _json_tokens(part[key])
+    return n
+
+
+def _gemini_content(content: Any) -> int:
+    if not isinstance(content, Mapping):
+        return 0
+    return 4 + sum(_gemini_part(p) for p in content.get("parts") or ())
+
+
+def _gemini(body: Mapping[str, Any]) -> int:
+    """``contents`` of ``parts``, a ``systemInstruction``, ``functionDeclarations`` and a
+    ``generationConfig`` response schema (Gemini's generateContent body)."""
+    n = 4 + _gemini_content(body.get("systemInstruction"))
+    n += sum(_gemini_content(c) for c in body.get("contents") or ())
+    for tool in body.get("tools") or ():
+        if isinstance(tool, Mapping):
+            n += sum(8 + _json_tokens(d) for d in tool.get("functionDeclarations") or ())
+    config = body.get("generationConfig")
+    if isinstance(config, Mapping):
+        for key in ("responseSchema", "responseJsonSchema"):
+            if config.get(key) is not None:
+                n += 8 + _schema_tokens(config[key])
+    return n
+
+
 # --------------------------------------------------------------------------- OpenRouter
 
 
@@ -392,7 +442,7 @@ def _openrouter(body: Mapping[str, Any]) -> int:
 def estimate_input_tokens(provider: str, body: Mapping[str, Any]) -> int:
     """Input tokens the request ``body`` (the JSON an adapter builds) will be billed for, as
     an upper bound in practice. ``provider``: ``"openai"`` (Chat Completions or Responses, told
-    apart by the body; also ``"compatible"``), ``"anthropic"`` or ``"openrouter"``.
+    apart by the body; also ``"compatible"``), ``"anthropic"``, ``"openrouter"`` or ``"gemini"``.
 
     Raises ``ValueError`` for an unknown provider and ``TypeError`` for a body that is not a
     mapping.
@@ -406,6 +456,8 @@ def estimate_input_tokens(provider: str, body: Mapping[str, Any]) -> int:
         return _anthropic(body)
     if name == "openrouter":
         return _openrouter(body)
+    if name == "gemini":
+        return _gemini(body)
     if "messages" not in body and ("input" in body or "instructions" in body):
         return _openai_responses(body)
     return _openai_chat(body)
@@ -422,5 +474,5 @@ def estimate_request_tokens(
         adapter = adapter_for(provider)
     built = adapter.build_request(request, base_url="http://estimate.invalid", api_key=None)
     body: Mapping[str, Any] = json.loads(built.content)
-    name = adapter.name if adapter.name in ("anthropic", "openrouter") else "openai"
+    name = adapter.name if adapter.name in ("anthropic", "openrouter", "gemini") else "openai"
     return estimate_input_tokens(name, body)

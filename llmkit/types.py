@@ -7,14 +7,18 @@ can be shared between threads. The mapping to and from each wire format lives in
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = [
+    "INSTRUCTION_ROLES",
     "ChatRequest",
     "ChatResponse",
+    "ImagePart",
     "Message",
     "Role",
     "StreamEvent",
@@ -25,8 +29,11 @@ __all__ = [
     "as_tools",
 ]
 
-Role = Literal["system", "user", "assistant", "tool"]
-_ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+"""``system`` and ``developer`` are instructions: each adapter puts them where its API expects
+instructions (Anthropic ``system``, Responses ``instructions``, a Chat Completions role)."""
+_ROLES: frozenset[str] = frozenset({"system", "developer", "user", "assistant", "tool"})
+INSTRUCTION_ROLES: frozenset[str] = frozenset({"system", "developer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,94 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image in a user message: a URL, or base64 ``data`` with its ``media_type``.
+
+    Each adapter writes it in its provider's shape (OpenAI ``image_url``, Anthropic ``image``
+    blocks, Gemini ``inlineData``/``fileData``). A ``data:`` URL is split into the two.
+    """
+
+    url: str | None = None
+    data: str | None = None
+    """Base64 bytes (no ``data:`` prefix)."""
+    media_type: str | None = None
+    detail: str | None = None
+    """OpenAI's ``low``/``high``/``auto``; other providers ignore it."""
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("an image needs exactly one of url= or data=")
+        if self.data is not None and not self.media_type:
+            raise ValueError("a base64 image needs its media_type (image/png, image/jpeg, ...)")
+
+    @property
+    def data_url(self) -> str:
+        """The image as one URL (a ``data:`` URL for base64 bytes)."""
+        if self.data is not None:
+            return f"data:{self.media_type};base64,{self.data}"
+        return self.url or ""
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Decoded size of a base64 image; None for a URL (its size is not known here)."""
+        if self.data is None:
+            return None
+        return len(self.data) * 3 // 4 - self.data[-2:].count("=")
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        """(width, height) read from a base64 PNG, GIF, WebP or JPEG header; None otherwise."""
+        if self.data is None:
+            return None
+        try:
+            head = base64.b64decode(self.data[:87_384] + "=" * (-len(self.data[:87_384]) % 4))
+        except (ValueError, TypeError):
+            return None
+        return _image_size(head)
+
+    @property
+    def estimated_tokens(self) -> int:
+        """Input tokens this image costs, from its pixel size: ``width * height / 750`` after
+        fitting it in 1568 px (Anthropic's published rule; OpenAI's tiles land close), and
+        the 1600-token ceiling that rule reaches when the size is unknown (a URL)."""
+        size = self.dimensions
+        if size is None:
+            return _MAX_IMAGE_TOKENS
+        w, h = size
+        scale = min(1.0, 1568 / max(w, h, 1))
+        return max(1, min(_MAX_IMAGE_TOKENS, math.ceil(w * scale * h * scale / 750)))
+
+
+_MAX_IMAGE_TOKENS = 1600
+
+
+def _image_size(head: bytes) -> tuple[int, int] | None:
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and head[12:16] == b"VP8X" and len(head) >= 30:
+        w = int.from_bytes(head[24:27], "little") + 1
+        return w, int.from_bytes(head[27:30], "little") + 1
+    if head[:2] == b"\xff\xd8":  # JPEG: walk the segments to the first frame header
+        i = 2
+        while i + 9 < len(head):
+            if head[i] != 0xFF:
+                return None
+            marker = head[i + 1]
+            length = int.from_bytes(head[i + 2 : i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3):
+                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(
+                    head[i + 5 : i + 7], "big"
+                )
+            i += 2 + length
+    return None
+
+
+Part = str | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str
@@ -47,6 +142,13 @@ class Message:
     """For ``role="tool"``: the id of the call this message answers."""
     tool_calls: tuple[ToolCall, ...] = ()
     """For ``role="assistant"``: the calls the model made in this turn."""
+    parts: tuple[Part, ...] = ()
+    """Text and images in order, when the content was given as a list of parts (``content``
+    then holds the text parts joined). Empty for a plain string content."""
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        return tuple(p for p in self.parts if isinstance(p, ImagePart))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | Message) -> Message:
@@ -60,8 +162,16 @@ class Message:
         content = data.get("content")
         if content is None:
             content = ""
+        parts: tuple[Part, ...] = ()
+        if isinstance(content, (list, tuple)):
+            parts = tuple(_part(p) for p in content)
+            if any(isinstance(p, ImagePart) for p in parts) and role != "user":
+                raise ValueError("images are accepted in user messages only")
+            content = "".join(p for p in parts if isinstance(p, str))
+            if not any(isinstance(p, ImagePart) for p in parts):
+                parts = ()
         if not isinstance(content, str):
-            raise TypeError("message content must be a string")
+            raise TypeError("message content must be a string or a list of parts")
         calls = tuple(_tool_call(c) for c in data.get("tool_calls") or ())
         return cls(
             role=role,
@@ -69,7 +179,52 @@ class Message:
             name=data.get("name"),
             tool_call_id=data.get("tool_call_id"),
             tool_calls=calls,
+            parts=parts,
         )
+
+
+def _part(p: object) -> Part:
+    """One content part, in the OpenAI shape (``text``, ``image_url``), Anthropic's
+    (``image`` with a ``source``) or llmkit's own (``image`` with ``url``/``data``)."""
+    if isinstance(p, (str, ImagePart)):
+        return p
+    if not isinstance(p, Mapping):
+        raise TypeError(f"a content part must be a mapping, not {type(p).__name__}")
+    kind = p.get("type")
+    if kind in ("text", "input_text"):
+        text = p.get("text")
+        if not isinstance(text, str):
+            raise TypeError("a text part needs a string 'text'")
+        return text
+    if kind in ("image_url", "input_image"):
+        raw = p.get("image_url")
+        url = raw.get("url") if isinstance(raw, Mapping) else raw
+        detail = raw.get("detail") if isinstance(raw, Mapping) else p.get("detail")
+        if not isinstance(url, str) or not url:
+            raise ValueError("an image_url part needs a url")
+        return _from_url(url, detail if isinstance(detail, str) else None)
+    if kind == "image":
+        source = p.get("source")
+        if isinstance(source, Mapping):  # Anthropic's shape
+            if source.get("type") == "base64":
+                return ImagePart(data=source.get("data"), media_type=source.get("media_type"))
+            if isinstance(source.get("url"), str):
+                return _from_url(source["url"], None)
+            raise ValueError("an image source needs type 'base64' with data, or a url")
+        if isinstance(p.get("url"), str):
+            return _from_url(p["url"], p.get("detail"), p.get("media_type"))
+        return ImagePart(data=p.get("data"), media_type=p.get("media_type"))
+    raise ValueError(f"unknown content part type {kind!r} (known: text, image_url, image)")
+
+
+def _from_url(url: str, detail: str | None, media_type: str | None = None) -> ImagePart:
+    if url.startswith("data:"):
+        head, sep, data = url[5:].partition(",")
+        mtype, _, encoding = head.partition(";")
+        if not sep or encoding != "base64" or not mtype:
+            raise ValueError("a data: image URL must be data:<media type>;base64,<data>")
+        return ImagePart(data=data, media_type=mtype, detail=detail)
+    return ImagePart(url=url, media_type=media_type, detail=detail)
 
 
 def _tool_call(c: ToolCall | Mapping[str, Any]) -> ToolCall:
@@ -196,6 +351,10 @@ class ChatResponse:
     the usage priced at the call's time; None when the model is unpriced (never a made-up 0).
     A cache hit carries the stored answer's cost (what the hit saved; telemetry's ``llmkit.cost``
     for that call is 0.0)."""
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """The response headers that matter to operators (request id, rate-limit and retry
+    headers, processing time), lower-cased, by an allowlist: never cookies or credentials.
+    Empty for an answer that did not come over HTTP (cache hit, canned fallback)."""
 
     def with_(self, **changes: Any) -> ChatResponse:
         return replace(self, **changes)

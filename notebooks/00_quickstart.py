@@ -169,13 +169,16 @@ source(fig, f"replayed cassette openai/retry-after (scenario {prov.scenario}, se
 #
 # The same comparison over every recorded transient failure: 429 with `retry-after`, a burst of
 # 5xx, Anthropic's 529, a hung request that hit the read timeout, and a stream that died
-# mid-way — for each provider the catalogue recorded it for. Plus two **permanent** failures
-# (`401` bad key, `insufficient_quota`) that the pattern must *not* retry.
+# mid-way — for each provider the catalogue recorded it for: OpenAI (Chat Completions and
+# Responses), Anthropic, OpenRouter, Google Gemini (its 429 carries the wait in the body's
+# `RetryInfo`, not a header) and Azure OpenAI (a deployment URL with `?api-version=`). Plus
+# two **permanent** failures (a bad key, `insufficient_quota`) that the pattern must *not*
+# retry.
 
 # %%
 TRANSIENT = ["retry-after", "5xx-burst", "overloaded-529", "timeout-then-ok", "midstream-error"]
 PERMANENT = ["auth", "insufficient-quota"]
-GROUPS = ["openai", "openai-responses", "anthropic", "openrouter"]
+GROUPS = ["openai", "openai-responses", "anthropic", "openrouter", "gemini", "azure"]
 
 rows = []
 for name in TRANSIENT + PERMANENT:

@@ -300,6 +300,77 @@ print(f"{len(text.splitlines())} records written; prompt text absent; no key mat
 print("columns:", ", ".join(memory.to_dataframe().columns[:12]), "…")
 
 # %% [markdown]
+# ## Into OpenTelemetry
+#
+# Production teams already run an OpenTelemetry pipeline. `llmkit.OpenTelemetrySink` turns the
+# same records into what the GenAI semantic conventions describe: one `chat {model}` span per
+# call (`gen_ai.provider.name`, `gen_ai.usage.*`, `error.type`, ...), a child span per attempt
+# placed at its real start and end, span events for the layers' decisions (`llmkit.retry`,
+# `llmkit.fallback`, `llmkit.cache.hit`, breaker changes), and the two GenAI client metrics.
+# Here the SDK's in-memory exporter and reader stand in for an OTLP collector; the README shows
+# the three lines that send it to one. Replayed: the Gemini `retry-after` cassette (two 429s
+# whose wait is in the body's `RetryInfo`, then an answer).
+
+# %%
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmkit import OpenTelemetrySink
+
+spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+otel = OpenTelemetrySink(
+    tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
+)
+gemini = cassette("gemini", "retry-after")
+gcall = load_cassette(gemini).meta.calls[0]
+with replay(gemini, clock=VirtualClock()) as rec:
+    gclient = Client(
+        "gemini",
+        transport=rec.transport(),
+        base_url="http://127.0.0.1/v1beta",
+        api_key="sim-placeholder",
+        clock=rec.clock,
+        telemetry=otel,
+    )
+    gclient.send(request_from_data(gcall.request))
+
+finished = sorted(spans.get_finished_spans(), key=lambda s: s.start_time or 0)
+t0 = finished[0].start_time or 0
+for s in finished:
+    a = dict(s.attributes or {})
+    print(
+        f"{s.name:24} +{((s.start_time or 0) - t0) / 1e9:6.3f}s "
+        f"{((s.end_time or 0) - (s.start_time or 0)) / 1e9:6.3f}s  "
+        f"error.type={a.get('error.type', '-'):10} "
+        f"tokens in/out={a.get('gen_ai.usage.input_tokens', '-')}/"
+        f"{a.get('gen_ai.usage.output_tokens', '-')}"
+    )
+[call_span] = [s for s in finished if s.name.startswith("chat ")]
+print("events on the call span:", [(e.name, dict(e.attributes or {})) for e in call_span.events])
+metric_names = sorted(
+    m.name
+    for rm in reader.get_metrics_data().resource_metrics  # type: ignore[union-attr]
+    for sm in rm.scope_metrics
+    for m in sm.metrics
+)
+print("metrics:", metric_names)
+exported = " ".join(s.to_json() for s in finished)
+assert gcall.request["messages"][0]["content"] not in exported, "no prompt text in spans"
+assert len(finished) == 4, "one call span and three attempt spans"
+assert sum(e.name == "llmkit.retry" for e in call_span.events) == 2
+assert metric_names == ["gen_ai.client.operation.duration", "gen_ai.client.token.usage"]
+
+# %% [markdown]
+# The two 429s are child spans marked `error.type=rate_limit`, each followed by a
+# `llmkit.retry` event on the call span saying how long the client waited; the call span
+# itself carries the answer's tokens and no error. No prompt or answer text leaves the process.
+
+# %% [markdown]
 # ## Explore: move the knobs
 #
 # Section 2's chart as a function of its knobs: the bin width and which provider's records

@@ -109,6 +109,7 @@ def per_call(naive: pd.DataFrame, pattern: pd.DataFrame) -> pd.DataFrame:
         {
             "t_s": n["t_s"],
             "prompt": n["fingerprint"].str[:8],
+            "complete": ~n["finish_reasons"].apply(lambda r: "length" in (r or ())),
             "hit": hit,
             "tokens_naive": tokens,
             "tokens_pattern": tokens.where(~hit, 0),
@@ -123,7 +124,10 @@ calls.head(10)
 
 # %% [markdown]
 # `latency_saved` is what the provider took for *that* call in the recording, which a hit did
-# not wait for. (A replay serves every request at its recorded time, so a miss that arrives
+# not wait for. One prompt's answer is cut at `max_tokens` (`finish_reason=length`): the cache
+# stores only complete answers (a truncated answer or a refusal is not "the" answer;
+# `CacheLayer(..., store_incomplete=True)` opts in), so every call of that prompt misses.
+# (A replay serves every request at its recorded time, so a miss that arrives
 # earlier than in the recording waits for it; that is why we measure savings against the
 # recording, not against the miss latencies of the cached run.)
 #
@@ -165,13 +169,13 @@ print(
     f"latency saved: {saved_s:.2f} s by the recording, {stats.latency_saved:.2f} s by the "
     "cache's own estimate (the latency of the answer when it was first fetched)"
 )
-# Only complete answers are stored (``store_incomplete=False``): an answer cut at max_tokens
-# could well finish on a retry, so its prompt misses every time it is asked.
-n_calls = naive[naive["kind"] == "call"].reset_index(drop=True)
-cut = n_calls["finish_reasons"].map(lambda f: "length" in tuple(f)).to_numpy()
-print(f"calls whose answer was cut at max_tokens (never stored): {int(cut.sum())}")
-assert stats.misses == calls.loc[~cut, "prompt"].nunique() + int(cut.sum()), (
-    "each complete answer misses once; a cut answer's prompt misses every time"
+truncated = calls[~calls["complete"]]
+print(
+    f"{len(truncated)} calls of {truncated['prompt'].nunique()} prompt(s) were cut at max_tokens "
+    "(finish_reason=length): never stored, so each of them went to the provider"
+)
+assert stats.misses == calls[calls["complete"]]["prompt"].nunique() + len(truncated), (
+    "only the first call of each complete answer misses; a truncated answer is never stored"
 )
 assert saved_tokens == stats.tokens_saved, "telemetry and the cache's stats agree"
 assert billed(pattern) < billed(naive)
@@ -227,10 +231,9 @@ source(fig, DATA)
 
 # %% [markdown]
 # The first call of each prompt is a miss (the `misses` in the cache stats above); every later
-# one is answered from the cache in microseconds — except for the prompt whose answer was cut at
-# `max_tokens`: an incomplete answer is never stored, so it misses every time. The savings grow
-# linearly with repetition — the hit rate on a real workload is set by how often the *same
-# normalized request* comes back, which is why the key matters:
+# one is answered from the cache in microseconds. The savings grow linearly with repetition —
+# the hit rate on a real workload is set by how often the *same normalized request* comes back,
+# which is why the key matters:
 
 
 # %%

@@ -169,7 +169,7 @@ def test_every_committed_cassette_is_readable() -> None:
     rows = list(inspect_path(ROOT / "cassettes"))
     assert rows
     assert [r for r in rows if r.error is not None] == []
-    assert {r.provider for r in rows} == {"openai", "anthropic", "openrouter"}
+    assert {r.provider for r in rows} == {"openai", "anthropic", "openrouter", "gemini", "azure"}
 
 
 @pytest.mark.real_cassettes

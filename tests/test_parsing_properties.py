@@ -21,6 +21,13 @@ from llmkit import classify, parse_response, parse_stream
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers import KNOWN_PROVIDERS, adapter_for
 from llmkit.providers.anthropic import AnthropicAdapter
+from llmkit.providers.compatible import (
+    AzureAdapter,
+    AzureResponsesAdapter,
+    CompatibleAdapter,
+    OllamaNativeAdapter,
+)
+from llmkit.providers.gemini import GeminiAdapter
 from llmkit.providers.openai_chat import OpenAIChatAdapter
 from llmkit.providers.openai_responses import OpenAIResponsesAdapter
 from llmkit.providers.openrouter import OpenRouterAdapter
@@ -36,10 +43,21 @@ PATHS = [
     "/v1/responses",
     "/api/v1/chat/completions",
     "/api/v1/responses",
+    "/v1beta/models/m:generateContent",
+    "/api/chat",
     None,  # a response built without a request
 ]
 
 _KEYS = [
+    "candidates",
+    "parts",
+    "functionCall",
+    "usageMetadata",
+    "promptFeedback",
+    "finishReason",
+    "status",
+    "details",
+    "detail",
     "type",
     "error",
     "message",
@@ -457,6 +475,10 @@ ADAPTERS = [
     OpenAIChatAdapter(),
     OpenAIResponsesAdapter(),
     OpenRouterAdapter(),
+    GeminiAdapter(),
+    CompatibleAdapter("compatible", "http://127.0.0.1:1/v1"),
+    AzureAdapter(),
+    OllamaNativeAdapter(),
 ]
 
 
@@ -508,8 +530,17 @@ def test_adapter_stream_parsers_raise_only_llm_errors(
         ("anthropic", "/v1/messages", None, AnthropicAdapter, "anthropic"),
         ("openrouter", "/api/v1/chat/completions", None, OpenRouterAdapter, "openrouter"),
         ("openrouter", "/api/v1/responses", None, OpenRouterAdapter, "openrouter"),
-        ("compatible", "/v1/chat/completions", None, OpenAIChatAdapter, "compatible"),
-        ("openai-compatible", "", None, OpenAIChatAdapter, "openai-compatible"),
+        ("compatible", "/v1/chat/completions", None, CompatibleAdapter, "compatible"),
+        ("openai-compatible", "", None, CompatibleAdapter, "openai-compatible"),
+        ("vllm", "/v1/chat/completions", None, CompatibleAdapter, "compatible"),
+        ("groq", "/openai/v1/chat/completions", None, CompatibleAdapter, "groq"),
+        ("deepseek", "/responses", None, OpenAIResponsesAdapter, "deepseek"),
+        ("ollama", "/api/chat", None, OllamaNativeAdapter, "ollama"),
+        ("ollama", "/v1/chat/completions", None, CompatibleAdapter, "ollama"),
+        ("azure", "/openai/deployments/d/chat/completions", None, AzureAdapter, "azure"),
+        ("azure-openai", "/openai/responses", None, AzureResponsesAdapter, "azure"),
+        ("gemini", "/v1beta/models/m:generateContent", None, GeminiAdapter, "gemini"),
+        ("Google", "", None, GeminiAdapter, "gemini"),
     ],
 )
 def test_adapter_for(provider: str, path: str, api: str | None, cls: type, name: str) -> None:
@@ -521,7 +552,7 @@ def test_adapter_for(provider: str, path: str, api: str | None, cls: type, name:
 
 def test_adapter_for_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="openrouter"):
-        adapter_for("azure")
+        adapter_for("bedrock")
     with pytest.raises(ValueError, match="api"):
         adapter_for("openai", api="completions")
 

@@ -182,3 +182,16 @@ def test_a_cache_entry_with_a_bad_cost_is_corrupt(bad: object) -> None:
     row["cost"] = bad
     with pytest.raises(CorruptEntryError, match="cost"):
         response_from_dict(row)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("gemini", "gemini-2.0-flash"), ("azure", "gpt-4o"), ("groq", "llama-3.3-70b-versatile"),
+     ("mistral", "mistral-large-latest"), ("deepseek", "deepseek-chat"), ("xai", "grok-3")],
+)  # fmt: skip
+def test_named_services_are_priced_from_their_own_tables(provider: str, model: str) -> None:
+    book = PriceBook()
+    cost = book.cost(provider, model, Usage(1000, 100), at=JAN_2026)
+    assert cost is not None
+    assert cost > 0
+    assert book.cost("ollama", model, Usage(1000, 100), at=JAN_2026) is None  # no table: unpriced

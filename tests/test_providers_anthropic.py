@@ -22,7 +22,8 @@ from llmkit.errors import (
     RateLimitError,
     ServerError,
 )
-from llmkit.providers.anthropic import AnthropicAdapter, ratelimit_reset_delay
+from llmkit.providers.anthropic import AnthropicAdapter
+from llmkit.providers.anthropic_errors import ratelimit_reset_delay
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEDecoder
 from llmkit.types import ChatRequest, Message, Tool, ToolCall

@@ -17,7 +17,7 @@ PUBLIC = {
     "NotFoundError", "InvalidResponseError", "AllTargetsFailedError", "CircuitOpenError",
     # values
     "ChatRequest", "ChatResponse", "Message", "StreamEvent", "Tool", "ToolCall", "Usage",
-    "APIKey",
+    "APIKey", "ImagePart",
     # parsing (fixed names used by outside checks)
     "parse_response", "parse_stream", "classify",
     # clients, streams, clock
@@ -41,6 +41,13 @@ PUBLIC = {
     # telemetry
     "TelemetrySink", "MemorySink", "JSONLSink", "LoggingSink", "MultiSink", "AttemptRecord",
     "CallRecord", "EventRecord", "EventSink", "watch_breaker", "TelemetryLayer",
+    "OpenTelemetrySink",
+    # security: private data out of prompts
+    "redact", "Redactor", "Redaction", "RedactionLayer", "PIIBlockedError",
+    # security: instructions apart from user content; model output untrusted
+    "Prompt", "PromptTemplate", "Document", "Trusted", "UntrustedInstructionError",
+    "OutputGuardLayer", "OutputLimits", "OutputRejectedError", "ToolGuard", "filter_links",
+    "parse_structured", "render_html", "structured_chat",
     "__version__",
 }  # fmt: skip
 

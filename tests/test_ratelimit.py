@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from llmkit import throttle
-from llmkit.providers import anthropic, openai_chat, openrouter
+from llmkit.providers import anthropic_errors, openai_chat, openrouter
 from llmkit.ratelimit import (
     OLDEST_CREDIBLE_RESET,
     parse_duration,
@@ -86,8 +86,8 @@ def test_adapters_read_resets_through_the_shared_module() -> None:
             "anthropic-ratelimit-tokens-remaining": "0",
         }
     )
-    assert anthropic.ratelimit_reset_delay(epoch, now=WALL) is None
+    assert anthropic_errors.ratelimit_reset_delay(epoch, now=WALL) is None
     real = httpx.Headers({"anthropic-ratelimit-tokens-reset": "2026-01-01T00:00:30Z"})
-    assert anthropic.ratelimit_reset_delay(real, now=WALL) == 30.0
+    assert anthropic_errors.ratelimit_reset_delay(real, now=WALL) == 30.0
     assert openrouter._reset_epoch_ms("0", now=WALL) is None
     assert openrouter._reset_epoch_ms(str(int((WALL + 5) * 1000)), now=WALL) == 5.0

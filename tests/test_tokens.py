@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import struct
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import _real
 import pytest
 
 import llmkit
-from llmkit.recordings import input_token_samples
+from llmkit.recordings import input_token_samples, load_recording
 from llmkit.tokens import image_tokens, text_tokens
 
 
@@ -113,3 +115,36 @@ def test_token_estimate_benchmark_prints_the_distribution() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     for needle in ("underestimated:", "median overestimate:", "µs per estimate", "PASS"):
         assert needle in out.stdout
+
+
+def test_gemini_bodies_are_read() -> None:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "Say hi " * 100}]}],
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+    plain = llmkit.estimate_input_tokens("gemini", body)
+    assert 200 <= plain <= 260
+    weather = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    tools = {**body, "tools": [{"functionDeclarations": [weather]}]}
+    assert llmkit.estimate_input_tokens("gemini", tools) > plain
+    image = {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png",
+             "data": base64.b64encode(_png(1000, 800)).decode()}}]}]}  # fmt: skip
+    assert llmkit.estimate_input_tokens("gemini", image) >= 258 * 2 * 2  # two 768-px tiles a side
+
+
+@pytest.mark.real_cassettes(_real.SET2)
+def test_gemini_estimate_is_an_upper_bound_on_real_recordings() -> None:
+    """A request that names cached content (``cachedContent``) is left out: the cached
+    prompt is not in its body, so no estimate of the body can see it."""
+    checked = 0
+    for path in _real.files("gemini__*.yaml", _real.SET2):
+        for item in load_recording(path):
+            counts = re.findall(rb'"promptTokenCount":\s*(\d+)', item.response.content)
+            if item.response.status_code != 200 or not counts:
+                continue
+            body = json.loads(item.request.content)
+            if "cachedContent" in body:
+                continue
+            assert llmkit.estimate_input_tokens("gemini", body) >= int(counts[-1]), path.name
+            checked += 1
+    assert checked >= 3

@@ -114,12 +114,13 @@ class CacheLayer:
 
     # -- lookups usable outside a call (notebooks, degradation)
 
-    def key(self, request: ChatRequest, provider: str) -> str | None:
-        """The key, or None when the request is not cacheable."""
+    def key(self, request: ChatRequest, provider: str, scope: str = "") -> str | None:
+        """The key, or None when the request is not cacheable. ``scope`` is the caller's
+        (``ctx.scope``: endpoint and credential hash), so no answer crosses tenants."""
         if not is_cacheable(request, opt_in=self.opt_in):
             return None
         try:
-            return cache_key(request, provider)
+            return cache_key(request, provider, scope)
         except TypeError:
             return None
 
@@ -263,7 +264,7 @@ class CacheLayer:
         return min(self.timeout, remaining / 2 if read else remaining)
 
     def _key(self, request: ChatRequest, ctx: CallContext) -> str | None:
-        key = self.key(request, ctx.provider)
+        key = self.key(request, ctx.provider, ctx.scope)
         if key is None:
             self.stats_recorder.skip()
             ctx.report(CacheOutcome("skip"))
@@ -413,7 +414,7 @@ class StaleCache:
     def find(self, request: ChatRequest, ctx: CallContext) -> ChatResponse | None:
         routes = [(ctx.provider, request.model), *self.also]
         for provider, model in routes:
-            key = self.cache.key(request.with_(model=model), provider)
+            key = self.cache.key(request.with_(model=model), provider, ctx.scope)
             if key is None:
                 continue
             entry = self.cache.lookup(key)

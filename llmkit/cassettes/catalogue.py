@@ -10,8 +10,9 @@ writes sorted, port-free, deterministic YAML. ``--in-process`` gives the same by
 socket (only ``provenance.transport`` differs).
 
 Groups: ``openai`` (Chat Completions), ``openai-responses``, ``anthropic``, ``openrouter``,
-``mixed`` (the fallback pair and the day of traffic, which use two providers) and
-``openai-media`` (the Images API and a create → poll → download generation job).
+``gemini``, ``azure`` (a deployment URL with ``?api-version=``), ``mixed`` (the fallback
+pair and the day of traffic, which use two providers) and ``openai-media`` (the Images API and
+a create → poll → download generation job).
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ PROVIDERS: Final[dict[str, Route]] = {
         "http://127.0.0.1/api/v1",
         "openai/gpt-4o-mini",
         "anthropic/claude-sonnet-4.5",
+    ),
+    "gemini": Route(
+        "gemini", "chat", "http://127.0.0.1/v1beta", "gemini-2.0-flash", "gemini-2.5-pro"
+    ),
+    "azure": Route(
+        "azure",
+        "chat",
+        "http://127.0.0.1/openai/deployments/gpt-4o-mini?api-version=2024-10-21",
+        "gpt-4o-mini",
+        "gpt-4o",
     ),
 }
 MEDIA: Final = Route("openai", "images", "http://127.0.0.1/v1", "gpt-image-1", "gpt-image-1")
@@ -158,7 +169,14 @@ class Entry:
     description: str
     scenario: Scenario
     workload: Workload
-    groups: tuple[str, ...] = ("openai", "openai-responses", "anthropic", "openrouter")
+    groups: tuple[str, ...] = (
+        "openai",
+        "openai-responses",
+        "anthropic",
+        "openrouter",
+        "gemini",
+        "azure",
+    )
     attempts: int = 3
     """Attempts per call while recording (1: no retry)."""
     timeout: float = 30.0
@@ -177,7 +195,8 @@ def _sc(name: str) -> Scenario:
 
 
 # Every failure the simulator models is recorded for every provider it happens to, so each
-# group (openai, openai-responses, anthropic, openrouter) holds the same set of entries except:
+# group (openai, openai-responses, anthropic, openrouter, gemini, azure) holds the same set of
+# entries except:
 # - ``overloaded-529`` is Anthropic's only: 529 is Anthropic's status (the others say 503).
 # - ``overloaded-503`` is not Anthropic's: Anthropic signals overload with 529, and its 503
 #   is a plain ``api_error`` "Service Unavailable", which ``5xx-burst`` already covers.
@@ -217,7 +236,7 @@ _CHAT_ENTRIES: Final[tuple[Entry, ...]] = (
             faults=(FaultRule(Fault.OVERLOADED, requests=(0, 2), retry_after=1.0),),
         ),
         _one(),
-        groups=("openai", "openai-responses", "openrouter"),
+        groups=("openai", "openai-responses", "openrouter", "gemini", "azure"),
     ),
     Entry(
         "insufficient-quota",

@@ -135,7 +135,7 @@ def add_record(subparsers: Any) -> None:
     p.add_argument(
         "--provider",
         default=None,
-        help="openai, openai-responses, anthropic, openrouter, mixed or openai-media",
+        help="openai, openai-responses, anthropic, openrouter, gemini, azure, mixed, openai-media",
     )
     p.add_argument("--out", default=None, help="cassette path (default cassettes/<provider>/...)")
     p.add_argument("--seed", type=int, default=None, help="override the entry's seed")

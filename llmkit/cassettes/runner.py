@@ -74,6 +74,8 @@ BASE_URLS: Final = {
     "openai": "http://127.0.0.1/v1",
     "anthropic": "http://127.0.0.1",
     "openrouter": "http://127.0.0.1/api/v1",
+    "gemini": "http://127.0.0.1/v1beta",
+    "azure": "http://127.0.0.1/openai/deployments/gpt-4o-mini?api-version=2024-10-21",
 }
 """Loopback base URLs for clients whose transport never leaves the process (replay, simulator)."""
 SIM_KEY: Final = "sim-placeholder"
@@ -199,6 +201,8 @@ def record_entry(
             "openai": server.openai_base_url,
             "anthropic": server.anthropic_base_url,
             "openrouter": server.openrouter_base_url,
+            "gemini": server.gemini_base_url,
+            "azure": server.base_url + "/openai/deployments/gpt-4o-mini?api-version=2024-10-21",
         }
 
         def inner() -> Any:

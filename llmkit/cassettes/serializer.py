@@ -37,6 +37,7 @@ from llmkit.cassettes.matching import body_bytes
 from llmkit.cassettes.scrub import scrub_headers, scrub_json
 from llmkit.cassettes.timeline import CassetteMeta, TimelineFormatError
 from llmkit.errors import CassetteNotFoundError, CorruptCassetteError
+from llmkit.secrets import redact_url
 from llmkit.secrets import scrub as scrub_text
 
 __all__ = [
@@ -182,13 +183,13 @@ def _body_from_fields(d: Mapping[str, Any], where: str) -> bytes | None:
 
 
 def _uri(uri: str) -> str:
-    parts = urlsplit(uri)
+    # Userinfo and credential query values (``?key=``, ``?api-key=``) are masked first.
+    parts = urlsplit(redact_url(uri))
     host = parts.hostname or ""
     netloc = parts.netloc
     if host in _LOOPBACK:
         netloc = "127.0.0.1"
-    # A query can carry a key (``?key=...``); scrub it like any text.
-    return urlunsplit((parts.scheme, netloc, parts.path, scrub_text(parts.query), ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 # --------------------------------------------------------------------------- vcrpy interface

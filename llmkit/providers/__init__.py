@@ -9,42 +9,65 @@ import functools
 
 from llmkit.providers.anthropic import AnthropicAdapter
 from llmkit.providers.base import Adapter
+from llmkit.providers.compatible import (
+    SERVICES,
+    AzureAdapter,
+    AzureResponsesAdapter,
+    CompatibleAdapter,
+    OllamaNativeAdapter,
+)
+from llmkit.providers.gemini import GeminiAdapter
 from llmkit.providers.openai_chat import OpenAIChatAdapter
 from llmkit.providers.openai_responses import OpenAIResponsesAdapter
 from llmkit.providers.openrouter import OpenRouterAdapter
 
-__all__ = ["KNOWN_PROVIDERS", "Adapter", "adapter_for"]
+__all__ = ["KNOWN_PROVIDERS", "SERVICES", "Adapter", "adapter_for"]
 
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "anthropic",
+    "azure",
     "compatible",
+    "gemini",
     "openai",
     "openai-compatible",
     "openrouter",
+    *sorted(SERVICES),
 )
-"""``compatible``/``openai-compatible``: any server speaking OpenAI Chat Completions."""
+"""``compatible``/``openai-compatible``: any server speaking OpenAI Chat Completions (it needs
+a base_url); the named services (``groq``, ``mistral``, ...) carry their own base URL."""
 
+_ALIASES = {"azure-openai": "azure", "google": "gemini", "vllm": "compatible"}
 _APIS = ("chat", "responses", "messages", "images", "video-jobs")
 """``images``: OpenAI's Images API; ``video-jobs``: the create → poll → download job API."""
+
+
+def canonical_provider(provider: str) -> str:
+    """The registry name for ``provider`` (case and a few spellings folded).
+    Raises ValueError for an unknown name."""
+    if not isinstance(provider, str):
+        raise TypeError(f"provider must be a string, not {type(provider).__name__}")
+    name = provider.strip().lower()
+    name = _ALIASES.get(name, name)
+    if name not in KNOWN_PROVIDERS:
+        raise ValueError(
+            f"unknown provider {provider!r}; known providers: {', '.join(KNOWN_PROVIDERS)}"
+        )
+    return name
 
 
 def adapter_for(provider: str, *, path: str = "", api: str | None = None) -> Adapter:
     """The adapter for ``provider``; ``path`` (or ``api="responses"``) selects OpenAI's
     Responses API over Chat Completions. Raises ValueError for an unknown provider or api."""
-    if not isinstance(provider, str):
-        raise TypeError(f"provider must be a string, not {type(provider).__name__}")
-    name = provider.strip().lower()
-    if name not in KNOWN_PROVIDERS:
-        raise ValueError(
-            f"unknown provider {provider!r}; known providers: {', '.join(KNOWN_PROVIDERS)}"
-        )
+    name = canonical_provider(provider)
     if api is not None and api not in _APIS:
         raise ValueError(f"unknown api {api!r}; known: {', '.join(_APIS)}")
+    if name == "ollama" and api is None and path.rstrip("/").endswith("/api/chat"):
+        return _build(name, "native")
     if api is None:
         api = "responses" if path.rstrip("/").endswith("/responses") else "chat"
     if api in ("images", "video-jobs"):
         return _media(name, api)
-    return _build(name, api == "responses")
+    return _build(name, "responses" if api == "responses" else "chat")
 
 
 @functools.cache
@@ -56,11 +79,26 @@ def _media(name: str, api: str) -> Adapter:
 
 
 @functools.cache
-def _build(name: str, responses: bool) -> Adapter:
+def _build(name: str, api: str) -> Adapter:
+    responses = api == "responses"
     if name == "anthropic":
         return AnthropicAdapter()
+    if name == "gemini":
+        return GeminiAdapter()
     if name == "openrouter":
         return OpenRouterAdapter(api="responses") if responses else OpenRouterAdapter()
+    if name == "azure":
+        return AzureResponsesAdapter() if responses else AzureAdapter()
+    if api == "native":
+        return OllamaNativeAdapter()
+    if name in SERVICES:
+        service = SERVICES[name]
+        if responses:
+            return OpenAIResponsesAdapter(name=name, default_base_url=service.base_url)
+        return CompatibleAdapter(name, service.base_url, max_tokens_field=service.max_tokens_field)
+    if name == "openai":
+        return OpenAIResponsesAdapter() if responses else OpenAIChatAdapter()
+    # "compatible": no default URL, so a client must say where the server is.
     if responses:
-        return OpenAIResponsesAdapter() if name == "openai" else OpenAIResponsesAdapter(name=name)
-    return OpenAIChatAdapter() if name == "openai" else OpenAIChatAdapter(name=name)
+        return OpenAIResponsesAdapter(name=name, default_base_url="")
+    return CompatibleAdapter(name, "")

@@ -12,35 +12,27 @@ Where Anthropic differs from the OpenAI shape, and why the code below looks the 
   ``anthropic-ratelimit-*-reset`` times.
 - Streams are SSE with ``event:`` lines, ``ping`` events, JSON padded with runs of spaces, and
   may carry ``event: error`` after a 200; ``message_stop`` is the only proof of a full answer.
+
+The error dialect (``error.type`` to kinds, the rate-limit reset wait) is in
+:mod:`llmkit.providers.anthropic_errors`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from llmkit.errors import (
-    AuthError,
-    BadRequestError,
-    ContentFilterError,
-    ContextLengthError,
     InvalidResponseError,
     LLMError,
-    NotFoundError,
-    OverloadedError,
-    PermissionDeniedError,
-    QuotaExhaustedError,
-    RateLimitError,
     ServerError,
-    TimeoutError,
     readable_message,
 )
+from llmkit.providers.anthropic_errors import error_class, ratelimit_reset_delay
 from llmkit.providers.base import (
     error_for_status,
     json_body,
@@ -48,10 +40,18 @@ from llmkit.providers.base import (
     parse_retry_after,
     token_count,
 )
-from llmkit.ratelimit import parse_rfc3339
+from llmkit.providers.images import anthropic_blocks
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
-from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+from llmkit.types import (
+    INSTRUCTION_ROLES,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 _COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking",
                       "mcp_servers", "output_config"})  # fmt: skip
@@ -72,28 +72,9 @@ _FINISH = {
     "refusal": "content_filter",
 }
 
-_BY_TYPE: dict[str, type[LLMError]] = {
-    "invalid_request_error": BadRequestError,
-    "authentication_error": AuthError,
-    "permission_error": PermissionDeniedError,
-    "not_found_error": NotFoundError,
-    "request_too_large": BadRequestError,
-    "rate_limit_error": RateLimitError,
-    "api_error": ServerError,
-    "overloaded_error": OverloadedError,
-    "billing_error": QuotaExhaustedError,
-    "timeout_error": TimeoutError,
-}
 
 _DELTA_BLOCK = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "tool_use"}
 
-_CONTEXT_RE = re.compile(
-    r"prompt is too long|context (?:window|length|limit)|too many (?:input )?tokens", re.I
-)
-_CREDIT_RE = re.compile(r"credit balance is too low", re.I)
-# Anthropic has no content-filter error type: a blocked output is a 400 invalid_request_error
-# whose message says so ("Output blocked by content filtering policy").
-_FILTER_RE = re.compile(r"content filtering policy|blocked by (?:the )?content filter", re.I)
 _PLACEHOLDER_RE = re.compile(r"^<[A-Z0-9_]+>$")
 
 
@@ -201,7 +182,7 @@ class AnthropicAdapter:
         retry_after = parse_retry_after(response.headers)
         if retry_after is None and status == 429:
             retry_after = ratelimit_reset_delay(response.headers)
-        cls = _error_class(status, etype, message or "")
+        cls = error_class(status, etype, message or "")
         if cls is None:
             return error_for_status(
                 status,
@@ -233,69 +214,6 @@ class AnthropicAdapter:
             status=response.status_code,
             request_id=_request_id(response.headers),
         )
-
-
-def _error_class(status: int | None, etype: str | None, message: str) -> type[LLMError] | None:
-    """The class from ``error.type`` refined by status and message; None = use the status.
-
-    ``status`` is None for an error event inside a 200 stream, so both paths classify alike.
-    """
-    if etype == "billing_error" or _CREDIT_RE.search(message):
-        return QuotaExhaustedError
-    if status == 429:
-        return RateLimitError
-    if status == 529:
-        return OverloadedError
-    cls = _BY_TYPE.get(etype or "")
-    if cls is BadRequestError and _CONTEXT_RE.search(message):
-        return ContextLengthError
-    if cls is BadRequestError and _FILTER_RE.search(message):
-        return ContentFilterError
-    if cls is None and status in (400, 413) and _CONTEXT_RE.search(message):
-        return ContextLengthError
-    return cls
-
-
-def ratelimit_reset_delay(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds until a 429 can succeed, from ``anthropic-ratelimit-<bucket>-reset`` times.
-
-    Buckets whose ``-remaining`` is 0 are the ones that refused the request, so the wait is
-    until the last of them resets; when no bucket says it is empty, the earliest reset. ``now``
-    is the response's ``Date`` (the server's clock, so clock skew does not matter), else
-    wall time. Placeholders and epoch-zero resets are ignored; None when nothing is usable.
-    """
-    resets: dict[str, float] = {}
-    empty: set[str] = set()
-    for name, value in headers.items():
-        lname = name.lower()
-        if not lname.startswith("anthropic-ratelimit-"):
-            continue
-        bucket = lname.removeprefix("anthropic-ratelimit-")
-        if bucket.endswith("-reset"):
-            when = parse_rfc3339(value)
-            if when is not None:
-                resets[bucket.removesuffix("-reset")] = when
-        elif bucket.endswith("-remaining") and value.strip() == "0":
-            empty.add(bucket.removesuffix("-remaining"))
-    if not resets:
-        return None
-    exhausted = [t for b, t in resets.items() if b in empty]
-    target = max(exhausted) if exhausted else min(resets.values())
-    if now is None:
-        now = _http_date(headers.get("date"))
-    if now is None:
-        now = time.time()
-    return max(0.0, target - now)
-
-
-def _http_date(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return None if when is None or when.tzinfo is None else when.timestamp()
 
 
 # ----------------------------------------------------------------------------- stream
@@ -478,7 +396,7 @@ class AnthropicStreamParser:
         err = data.get("error")
         etype = _str(err.get("type")) if isinstance(err, dict) else None
         message = (_str(err.get("message")) if isinstance(err, dict) else None) or ""
-        cls = _error_class(None, etype, message) or ServerError
+        cls = error_class(None, etype, message) or ServerError
         return cls(
             message or f"error event in stream ({etype or 'unknown type'})",
             provider=self.provider,
@@ -506,7 +424,7 @@ def _wire_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, A
             turns.append({"role": role, "content": blocks})
 
     for m in messages:
-        if m.role == "system":
+        if m.role in INSTRUCTION_ROLES:
             system.append(m.content)
         elif m.role == "tool":
             if not m.tool_call_id:
@@ -525,7 +443,7 @@ def _wire_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, A
             )
             add("assistant", blocks or [{"type": "text", "text": ""}])
         else:
-            add("user", [{"type": "text", "text": m.content}])
+            add("user", anthropic_blocks(m))
     return "\n\n".join(system), turns
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "header",
     "json_body",
     "parse_retry_after",
+    "safe_headers",
     "should_retry_override",
     "token_count",
 ]
@@ -108,6 +109,44 @@ def request_id(headers: httpx.Headers) -> str | None:
         or headers.get("cf-ray")
     )
     return rid
+
+
+_SAFE_HEADERS: Final = frozenset(
+    {
+        "content-type",
+        "date",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "x-request-id",
+        "request-id",
+        "x-generation-id",
+        "apim-request-id",
+        "cf-ray",
+        "openai-processing-ms",
+        "openai-model",
+        "openai-version",
+        "anthropic-version",
+        "server-timing",
+        "x-ms-region",
+        "x-ms-deployment-name",
+        "x-gemini-service-tier",
+    }
+)
+_SAFE_PREFIXES: Final = ("x-ratelimit-", "anthropic-ratelimit-", "ratelimit-")
+
+
+def safe_headers(headers: httpx.Headers | Mapping[str, str]) -> dict[str, str]:
+    """The response headers an operator reads (request ids, rate-limit and retry headers,
+    processing time, region), by an allowlist: cookies, auth and organisation/project ids
+    never pass, whatever a provider adds next. Names lower-cased; repeats joined by ``, ``."""
+    items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers.items()
+    out: dict[str, str] = {}
+    for name, value in items:
+        low = name.lower()
+        if low in _SAFE_HEADERS or low.startswith(_SAFE_PREFIXES):
+            out[low] = f"{out[low]}, {value}" if low in out else value
+    return out
 
 
 _headers_request_id = request_id  # make_error's ``request_id`` parameter shadows the name

@@ -20,6 +20,7 @@ import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import StreamParser, json_body, request_id
+from llmkit.providers.images import chat_content
 from llmkit.providers.openai_errors import classify_openai, error_from_payload
 from llmkit.providers.wire import (
     as_count,
@@ -132,7 +133,7 @@ def _chat_message(m: Message) -> dict[str, Any]:
             for c in m.tool_calls
         ]
     else:
-        out["content"] = m.content
+        out["content"] = chat_content(m)
     if m.name:
         out["name"] = m.name
     return out

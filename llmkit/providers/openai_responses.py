@@ -18,6 +18,7 @@ import httpx
 
 from llmkit.errors import InvalidResponseError, LLMError
 from llmkit.providers.base import json_body, request_id, token_count
+from llmkit.providers.images import responses_content
 from llmkit.providers.openai_errors import classify_openai, error_from_payload
 from llmkit.providers.wire import (
     as_count,
@@ -30,7 +31,15 @@ from llmkit.providers.wire import (
 )
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
-from llmkit.types import ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage
+from llmkit.types import (
+    INSTRUCTION_ROLES,
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 _COUNTED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "text",
                       "reasoning", "previous_response_id", "conversation", "truncation",
@@ -79,7 +88,7 @@ def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
     system: list[str] = []
     items: list[dict[str, Any]] = []
     for m in messages:
-        if m.role == "system":
+        if m.role in INSTRUCTION_ROLES:
             system.append(m.content)
         elif m.role == "tool":
             if not m.tool_call_id:
@@ -91,7 +100,7 @@ def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[s
             )
         else:
             if m.content or not m.tool_calls:
-                items.append({"role": m.role, "content": m.content})
+                items.append({"role": m.role, "content": responses_content(m)})
             items.extend(
                 {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
                 for c in m.tool_calls

@@ -30,7 +30,7 @@ from llmkit.sim.latency import Timing
 from llmkit.sim.media import Cut, MediaSim, is_media_path
 from llmkit.sim.ratelimit import RateLimiter
 from llmkit.sim.scenarios import Scenario, get_scenario
-from llmkit.sim.wire import anthropic, meta, openai, openrouter
+from llmkit.sim.wire import anthropic, gemini, meta, openai, openrouter
 from llmkit.sim.wire.common import Ctx, Invalid, Reply
 
 __all__ = ["SIM_VERSION", "Chunk", "SimResponse", "Simulator"]
@@ -124,13 +124,26 @@ _OPENROUTER = _Wire(
     "openrouter", openrouter, openrouter.parse, openrouter.chat_json, openrouter.chat_stream
 )
 
+_GEMINI = _Wire(
+    "gemini",
+    gemini,
+    lambda data: gemini.parse(data, "", False),  # the real parse needs the path: see _handle
+    gemini.json_body,
+    gemini.stream,
+)
+
+_AZURE = _Wire("azure", openai, openai.parse_chat, openai.chat_json, openai.chat_stream)
+"""Azure OpenAI's deployment (``/openai/deployments/{d}/chat/completions``) and v1
+(``/openai/v1/chat/completions``) routes: OpenAI's wire behind Azure's ``api-key`` header."""
+
 ROUTES: dict[str, _Wire] = {
     "/v1/chat/completions": _OPENAI_CHAT,
     "/v1/responses": _OPENAI_RESP,
     "/v1/messages": _ANTHROPIC,
     "/api/v1/chat/completions": _OPENROUTER,
 }
-"""Path -> wire. One simulator answers every provider's paths."""
+"""Path -> wire. One simulator answers every provider's paths (and Gemini's
+``/v1beta/models/{model}:generateContent`` family, matched by :func:`gemini.route`)."""
 
 _META_PATHS = frozenset({"/v1/models", "/v1/messages/count_tokens", "/v1/responses/input_tokens"})
 """Served by ``llmkit.sim.wire.meta``: model lists and exact token counts."""
@@ -166,6 +179,8 @@ def _authorized(wire: _Wire, headers: Mapping[str, str]) -> bool:
     auth = _header(headers, "authorization") or ""
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         return True
+    if wire.provider == "azure":
+        return bool((_header(headers, "api-key") or "").strip())
     return wire.provider == "anthropic" and bool((_header(headers, "x-api-key") or "").strip())
 
 
@@ -224,7 +239,7 @@ def _corrupt(event: bytes) -> bytes:
 
 
 class Simulator:
-    """Deterministic fake of the OpenAI, Anthropic and OpenRouter HTTP APIs.
+    """Deterministic fake of the OpenAI, Anthropic, OpenRouter and Gemini HTTP APIs.
 
     Thread-safe: request numbering and rate-limit buckets are guarded by a lock; rendering
     happens outside it.
@@ -272,10 +287,15 @@ class Simulator:
     def _handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> SimResponse:
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         if path in _META_PATHS:
             return self._meta(method, path, headers, body)
         wire = ROUTES.get(path)
+        google = gemini.route(path) if wire is None else None
+        if google is not None:
+            wire = _GEMINI
+        elif wire is None and path.startswith("/openai/") and path.endswith("/chat/completions"):
+            wire = _AZURE
         with self._lock:
             n = self._n
             self._n += 1
@@ -294,7 +314,10 @@ class Simulator:
         if method.upper() != "POST":
             r = wire.not_found(ctx, method, path)
             return self._reply(Reply(405, r.body, r.headers))
-        if not _authorized(wire, headers):
+        if google is not None:
+            if not gemini.authorized(_header(headers, "x-goog-api-key"), query):
+                return self._reply(wire.missing_auth(ctx))
+        elif not _authorized(wire, headers):
             return self._reply(wire.missing_auth(ctx))
         try:
             if wire.provider == "anthropic" and not _header(headers, "anthropic-version"):
@@ -307,7 +330,10 @@ class Simulator:
                     "means you aren't using your HTTP library correctly. The API expects a "
                     "JSON payload, but what was sent was not valid JSON.)"
                 ) from None
-            call, last_user = wire.parse(data)
+            if google is not None:
+                call, last_user = gemini.parse(data, *google)
+            else:
+                call, last_user = wire.parse(data)
         except Invalid as exc:
             return self._reply(wire.invalid(ctx, exc))
         ctx.call = call

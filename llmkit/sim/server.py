@@ -100,7 +100,7 @@ def _virtual_handler(sim: Simulator, clock: VirtualClock) -> Callable[..., Any]:
             return web.Response(status=400, body=_NO_TIME, content_type="application/json")
         body = await request.read()
         clock.set(t)  # set and handle run without an await between: no other request interleaves
-        plan = sim.handle(request.method, request.path, request.headers, body)
+        plan = sim.handle(request.method, request.path_qs, request.headers, body)
         timing = plan_headers(plan)
         if not plan.headers_sent:  # the headers only carry the timing; then the cut
             resp = web.StreamResponse(status=200, headers=timing)
@@ -165,7 +165,7 @@ def make_app(
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        plan = sim.handle(request.method, request.path, request.headers, body)
+        plan = sim.handle(request.method, request.path_qs, request.headers, body)
         if plan.delay > 0:
             await sleep(plan.delay / scale)
         if not plan.headers_sent:
@@ -237,6 +237,10 @@ class SimServer:
     @property
     def anthropic_base_url(self) -> str:
         return self.base_url
+
+    @property
+    def gemini_base_url(self) -> str:
+        return self.base_url + "/v1beta"
 
     async def _start(self) -> None:
         vclock = self.clock if self.virtual_time else None

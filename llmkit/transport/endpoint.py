@@ -8,20 +8,21 @@ to the time left), mapping its failure, and reporting its neutral
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
 from llmkit.clock import SystemClock
 from llmkit.deadline import AttemptTimeouts, Timeouts, check_can_start
 from llmkit.decompress import MAX_BODY_BYTES
-from llmkit.errors import ConnectionError, DeadlineExceededError, LLMError
+from llmkit.errors import DeadlineExceededError, LLMError
 from llmkit.layers import CallContext
 from llmkit.outcomes import AttemptOutcome
 from llmkit.prices import PriceBook
-from llmkit.providers.base import Adapter
-from llmkit.secrets import APIKey
+from llmkit.providers.base import Adapter, safe_headers
+from llmkit.secrets import APIKey, redact_url
 from llmkit.transport.mapping import map_error
 from llmkit.types import ChatRequest, ChatResponse
 from llmkit.watchdog import Watch
@@ -65,10 +66,12 @@ class Endpoint:
     """Where and how attempts go: the adapter, base URL, key and timeouts (no I/O here)."""
 
     __slots__ = (
+        "_basic",
+        "_path_base",
+        "_query",
         "adapter",
         "api_key",
         "base_url",
-        "credentials_in_url",
         "host",
         "max_body",
         "prices",
@@ -89,33 +92,45 @@ class Endpoint:
         self.prices = prices
         """Prices each answer at its attempt's start time (``ChatResponse.cost``); None: off."""
         self.provider = adapter.name
-        url = httpx.URL(base_url or adapter.default_base_url)
-        self.credentials_in_url = bool(url.userinfo)
-        """A ``user:password@`` in ``base_url``: refused at each attempt (never sent, never
-        shown: it is dropped from ``base_url`` here)."""
-        if self.credentials_in_url:
-            url = url.copy_with(username=None, password=None)
-        self.base_url = str(url).rstrip("/")
+        self.base_url = (base_url or adapter.default_base_url).rstrip("/")
+        """As given; shown only through :func:`llmkit.secrets.redact_url`."""
         self.api_key = api_key
         self.timeouts = timeouts or Timeouts()
-        self.host = httpx.URL(self.base_url).host or None
         self.max_body = MAX_BODY_BYTES
         """Cap on a response body's decoded size (:mod:`llmkit.decompress`)."""
+        url = httpx.URL(self.base_url)
+        self.host = url.host or None
+        # A query in the base URL (Azure's ``?api-version=...&api-key=...``, Gemini's ``?key=``)
+        # goes on every request URL, after the adapter's path. Userinfo
+        # (``https://user:pass@gateway``) becomes a Basic ``Authorization`` header, as httpx
+        # does for a sync client (aiohttp refuses the pair), and leaves the URL: the request
+        # objects in a traceback's locals then hold no password.
+        self._query = url.params
+        self._basic: str | None = None
+        if url.userinfo:
+            raw = f"{url.username}:{url.password}".encode()
+            self._basic = "Basic " + base64.b64encode(raw).decode("ascii")
+        if url.query or url.userinfo:
+            url = url.copy_with(query=None, username=None, password=None)
+            self._path_base = str(url).rstrip("/")
+        else:
+            self._path_base = self.base_url
 
     def start(self, request: ChatRequest, ctx: CallContext) -> tuple[httpx.Request, Attempt]:
-        if self.credentials_in_url:
-            raise ConnectionError(
-                "base_url carries credentials (user:password@host); llmkit sends the "
-                "provider's key in its own header: remove them from base_url",
-                provider=self.provider,
-                retryable=False,
-            )
         att = Attempt(ctx, self.timeouts, request.stream)
-        http_request = self.adapter.build_request(
-            request, base_url=self.base_url, api_key=self.api_key
-        )
+        http_request = self.build(self.adapter.build_request, request)
         http_request.extensions["timeout"] = att.timeouts.as_extension()
         return http_request, att
+
+    def build(self, build: Callable[..., httpx.Request], request: ChatRequest) -> httpx.Request:
+        """``build(request, base_url=..., api_key=...)`` (an adapter's request builder) aimed
+        at this endpoint: the base URL's query on the URL, its userinfo as a Basic header."""
+        http_request = build(request, base_url=self._path_base, api_key=self.api_key)
+        if self._query:
+            http_request.url = http_request.url.copy_merge_params(self._query)
+        if self._basic is not None:
+            http_request.headers["authorization"] = self._basic
+        return http_request
 
     def error(self, exc: BaseException, att: Attempt, *, idle: bool = False) -> LLMError | None:
         if isinstance(exc, asyncio.CancelledError):
@@ -214,7 +229,9 @@ class Endpoint:
         try:
             if not response.is_success:
                 raise self.adapter.classify(response)
-            out = self.priced(self.adapter.parse_response(response), att)
+            out = self.priced(self.adapter.parse_response(response), att).with_(
+                headers=safe_headers(response.headers)
+            )
         except LLMError as err:
             self.record(ctx, request, att, status=status, error=err, headers=response.headers)
             raise
@@ -235,5 +252,6 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return (
-            f"Endpoint({self.provider!r}, base_url={self.base_url!r}, timeouts={self.timeouts!r})"
+            f"Endpoint({self.provider!r}, base_url={redact_url(self.base_url)!r}, "
+            f"timeouts={self.timeouts!r})"
         )

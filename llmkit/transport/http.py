@@ -16,6 +16,7 @@ import httpx
 from llmkit.clock import SystemClock
 from llmkit.layers import CallContext
 from llmkit.netdeadline import attempt_deadline, install
+from llmkit.secrets import redact_url
 from llmkit.transport.body import BodyDeadline, adecoded, arm_watchdog, decoded, with_body
 from llmkit.transport.endpoint import Attempt, Endpoint
 from llmkit.transport.streams import AsyncChatStream, ChatStream
@@ -194,7 +195,7 @@ def _sent(request: httpx.Request, response: httpx.Response) -> httpx.Response:
         _httpx_log.info(
             'HTTP Request: %s %s "%s %d %s"',
             request.method,
-            request.url,
+            redact_url(str(request.url)),
             response.http_version,
             response.status_code,
             response.reason_phrase,

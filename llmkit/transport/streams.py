@@ -17,7 +17,7 @@ import httpx
 
 from llmkit.errors import ConnectionError, DeadlineExceededError, InvalidResponseError
 from llmkit.layers import CallContext
-from llmkit.providers.base import StreamParser
+from llmkit.providers.base import StreamParser, safe_headers
 from llmkit.sse import SSEDecoder
 from llmkit.transport.body import adecoded, decoded, framed_by_close
 from llmkit.transport.endpoint import Attempt, Endpoint
@@ -112,7 +112,7 @@ class StreamState:
         ctx = self._ctx
         latency = ctx.clock.now() - (ctx.started if ctx.deliver_stream else self._att.t0)
         self.response = self._endpoint.priced(final, self._att).with_(
-            ttft=self.ttft, latency=latency
+            ttft=self.ttft, latency=latency, headers=safe_headers(self._http.headers)
         )
 
     def _failure(self, exc: BaseException) -> tuple[BaseException, BaseException | None]:
