@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+import llmkit
 from llmkit.cache import CacheLayer, MemoryCache, SQLiteCache
 from llmkit.cassettes.record import Provenance, Recorder
 from llmkit.client import Client
@@ -36,6 +37,8 @@ from llmkit.errors import AuthError
 from llmkit.secrets import SecretFilter, redact_url
 from llmkit.telemetry import JSONLSink, LoggingSink, MemorySink
 
+PACKAGE = Path(llmkit.__file__).resolve().parent
+"""llmkit's own source files (a checkout may itself sit in a folder named llmkit)."""
 CANARY = "Kq" + "7xW2zP" * 6 + "Ab"  # 40 characters, no known key shape
 assert len(CANARY) == 40
 FRAGMENTS = (CANARY, CANARY[:30], CANARY[10:30], CANARY[-20:])
@@ -127,10 +130,15 @@ def assert_clean(where: str, *texts: str | bytes) -> None:
 
 def _exception_texts(err: BaseException) -> list[str | bytes]:
     tb = traceback.TracebackException.from_exception(err, capture_locals=True)
+
     # llmkit's frames from Client.chat down through the layers, with their locals. Not the
     # test's own frame (it holds the key it passed, by design), nor the transport's frames,
     # which hold the httpx.Request being sent (httpx's repr shows the URL it must send to).
-    frames = [f for f in tb.stack if "/llmkit/" in f.filename and "/transport/" not in f.filename]
+    def ours(filename: str) -> bool:
+        path = Path(filename).resolve()
+        return path.is_relative_to(PACKAGE) and not path.is_relative_to(PACKAGE / "transport")
+
+    frames = [f for f in tb.stack if ours(f.filename)]
     assert any(f.name == "chat" for f in frames)
     shown = "".join(traceback.StackSummary.from_list(frames).format())
     return [str(err), repr(err), shown, "".join(tb.format_exception_only()), pickle.dumps(err)]
