@@ -36,9 +36,10 @@ import binascii
 import json
 import math
 import re
-import struct
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from llmkit.types import image_size
 
 if TYPE_CHECKING:
     from llmkit.providers.base import Adapter
@@ -114,32 +115,7 @@ def image_tokens(
 
 
 def _image_size(data: bytes) -> tuple[int | None, int | None]:
-    """Width and height of a PNG, GIF, WebP or JPEG from its header bytes."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        w, h = struct.unpack(">II", data[16:24])
-        return int(w), int(h)
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        w, h = struct.unpack("<HH", data[6:10])
-        return int(w), int(h)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        if data[12:16] == b"VP8X":
-            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
-                data[27:30], "little"
-            )
-        return None, None
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            size = int.from_bytes(data[i + 2 : i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-                return int(w), int(h)
-            i += 2 + size
-    return None, None
+    return image_size(data) or (None, None)
 
 
 def _data_url_size(url: str) -> tuple[int | None, int | None]:

@@ -8,7 +8,6 @@ can be shared between threads. The mapping to and from each wire format lives in
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -89,25 +88,13 @@ class ImagePart:
             head = base64.b64decode(self.data[:87_384] + "=" * (-len(self.data[:87_384]) % 4))
         except (ValueError, TypeError):
             return None
-        return _image_size(head)
-
-    @property
-    def estimated_tokens(self) -> int:
-        """Input tokens this image costs, from its pixel size: ``width * height / 750`` after
-        fitting it in 1568 px (Anthropic's published rule; OpenAI's tiles land close), and
-        the 1600-token ceiling that rule reaches when the size is unknown (a URL)."""
-        size = self.dimensions
-        if size is None:
-            return _MAX_IMAGE_TOKENS
-        w, h = size
-        scale = min(1.0, 1568 / max(w, h, 1))
-        return max(1, min(_MAX_IMAGE_TOKENS, math.ceil(w * scale * h * scale / 750)))
+        return image_size(head)
 
 
-_MAX_IMAGE_TOKENS = 1600
-
-
-def _image_size(head: bytes) -> tuple[int, int] | None:
+def image_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first bytes of a PNG, GIF, WebP (VP8X) or JPEG; None when the
+    header does not say (a plain VP8 WebP, a cut or unknown format). The one image-size reader
+    of the package: ``ImagePart.dimensions`` and the token estimator both use it."""
     if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
@@ -119,10 +106,11 @@ def _image_size(head: bytes) -> tuple[int, int] | None:
         i = 2
         while i + 9 < len(head):
             if head[i] != 0xFF:
-                return None
+                i += 1
+                continue
             marker = head[i + 1]
             length = int.from_bytes(head[i + 2 : i + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3):
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
                 return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(
                     head[i + 5 : i + 7], "big"
                 )
