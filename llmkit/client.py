@@ -18,16 +18,12 @@ Every call ends in a :class:`ChatResponse` or exactly one :class:`~llmkit.errors
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import os
 import random
 import urllib.request
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
-from http.client import HTTPResponse
-from http.cookiejar import CookieJar
+from collections.abc import Coroutine, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypedDict, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -38,6 +34,16 @@ from llmkit.clock import Clock, system_clock
 from llmkit.deadline import Deadline, DeadlineLayer, Timeouts
 from llmkit.errors import AuthError, ConnectionError, LLMError
 from llmkit.layers import AsyncHandler, CallContext, Handler, Layer, compose, compose_async
+from llmkit.options import (
+    BASE_URL_ENV,
+    OPTIONS_DOC,
+    PUBLIC_HOSTS,
+    ClientOptions,
+    chat_args,
+    check_options,
+    takes_chat_args,
+    takes_chat_args_async,
+)
 from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
@@ -59,106 +65,18 @@ from llmkit.transport import (
     HTTPTransport,
     map_error,
 )
-from llmkit.types import ChatRequest, ChatResponse, Message, Tool, as_messages, as_tools
+from llmkit.transport.pool import (
+    NoCookieJar,
+    default_async_http,
+    default_async_transport,
+    direct,
+)
+from llmkit.types import ChatRequest, ChatResponse, Message, Tool
 
 __all__ = ["AsyncClient", "AsyncStreamManager", "Client", "default_layers"]
 
 
 _T = TypeVar("_T")
-_C = TypeVar("_C")
-_R = TypeVar("_R")
-_P = ParamSpec("_P")
-
-
-def chat_args(
-    *,
-    model: str,
-    messages: Iterable[Mapping[str, Any] | Message],
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    tools: Iterable[Tool | Mapping[str, Any]] | None = None,
-    tags: Mapping[str, str] | None = None,
-    deadline: float | None = None,
-    stream: bool = False,
-    **extra: Any,
-) -> tuple[ChatRequest, float | None]:
-    """The keywords of ``chat`` and ``stream`` on both clients, written once: the neutral
-    request they describe, and the call's deadline (seconds; None: the client's default).
-
-    ``tags`` go to telemetry and quotas only, never to the provider; ``extra`` goes into the
-    JSON body as-is (``response_format=...``, ``seed=...``).
-    """
-    request = ChatRequest(
-        model=model,
-        messages=as_messages(messages),
-        max_tokens=max_tokens,
-        temperature=temperature,
-        tools=as_tools(tools),
-        stream=stream,
-        tags=dict(tags) if tags else {},
-        extra=extra,
-    )
-    return request, deadline
-
-
-def _signed(call: Any, method: Callable[..., Any], build: Callable[..., Any]) -> None:
-    """Give ``call`` the name and docs of ``method`` and the keywords of ``build`` (for
-    ``help()``, editors and ``inspect``)."""
-    sig = inspect.signature(build)
-    call.__name__ = method.__name__
-    call.__qualname__ = method.__qualname__
-    call.__doc__ = method.__doc__
-    call.__signature__ = sig.replace(
-        parameters=[
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
-            *sig.parameters.values(),
-        ],
-        return_annotation=inspect.signature(method).return_annotation,
-    )
-
-
-def _takes(
-    build: Callable[_P, tuple[ChatRequest, float | None]],
-) -> Callable[[Callable[[_C, ChatRequest, float | None], _R]], Callable[Concatenate[_C, _P], _R]]:
-    """Give ``method(self, request, deadline)`` the keywords of ``build``."""
-
-    def decorate(
-        method: Callable[[_C, ChatRequest, float | None], _R],
-    ) -> Callable[Concatenate[_C, _P], _R]:
-        def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-            request, deadline = build(*args, **kwargs)
-            return method(self, request, deadline)
-
-        _signed(call, method, build)
-        return call
-
-    return decorate
-
-
-def _takes_async(
-    build: Callable[_P, tuple[ChatRequest, float | None]],
-) -> Callable[
-    [Callable[[_C, ChatRequest, float | None], Awaitable[_T]]],
-    Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]],
-]:
-    """:func:`_takes` for a coroutine method: the result is a coroutine function too, so bad
-    arguments raise when the call is awaited, as from any ``async def``."""
-
-    def decorate(
-        method: Callable[[_C, ChatRequest, float | None], Awaitable[_T]],
-    ) -> Callable[Concatenate[_C, _P], Coroutine[Any, Any, _T]]:
-        async def call(self: _C, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-            request, deadline = build(*args, **kwargs)
-            return await method(self, request, deadline)
-
-        _signed(call, method, build)
-        return call
-
-    return decorate
-
-
-_takes_chat_args = _takes(chat_args)
-_takes_chat_args_async = _takes_async(chat_args)
 
 
 def default_layers(
@@ -201,93 +119,6 @@ def _inner_layers(layers: Sequence[Layer]) -> list[Layer]:
     return [x for x in layers if not isinstance(x, TelemetryLayer | DeadlineLayer)]
 
 
-_OPTIONS_DOC = """
-    Options (keywords; every one optional):
-
-    provider        "openai" (default), "anthropic", "openrouter", "compatible" (any
-                    OpenAI-compatible server: needs base_url)
-    api_key         the key (str or APIKey); default from OPENAI_API_KEY, ANTHROPIC_API_KEY or
-                    OPENROUTER_API_KEY. A provider's public endpoint without one fails here.
-    base_url        where to send; default OPENAI_BASE_URL / ANTHROPIC_BASE_URL when set, else
-                    the provider's public endpoint
-    api             "chat" or "responses" (OpenAI's Responses API); default "chat"
-    adapter         a custom wire-format adapter (llmkit.providers) instead of provider/api
-    timeout         Timeouts, or seconds for the read timeout; default connect 5, read 60,
-                    write 10, pool 5, stream idle 30
-    deadline        total seconds per call, every attempt and wait included; default 120
-    min_attempt     no attempt starts with less than this left of the deadline; default 0.25
-    retry           total attempts (retry=3 means up to 3 attempts: the SDKs' max_retries=2),
-                    a RetryPolicy, or False for one attempt; default RetryPolicy() (3)
-    budget          a RetryBudget shared across calls and clients; True/None: a new one,
-                    False: none
-    telemetry       a sink (MemorySink, JSONLSink, LoggingSink...) or several; default none
-    clock           the clock (VirtualClock in tests and notebooks); default the system clock
-    seed            seeds the jitter for reproducible tests; leave unset in production
-    layers          call-level layers (cache, fallback, hedge, quotas), outermost first
-    attempt_layers  per-attempt layers (circuit breaker, throttle), outermost first
-    prices          a PriceBook for ChatResponse.cost and the telemetry cost column;
-                    True/None: genai-prices' table, False: no pricing
-    http_client     an httpx client used as given (never closed by close())
-    transport       an httpx transport for a client of our own (mock, replay, simulator)
-"""
-
-# Keywords users bring from the official SDKs, and what llmkit calls them.
-_SDK_NAMES = {
-    "max_retries": "retry= (total attempts: the SDKs' max_retries=2 is retry=3)",
-    "default_headers": "a Layer that adds headers, or http_client=httpx.Client(headers=...)",
-    "organization": "http_client=httpx.Client(headers={'OpenAI-Organization': ...})",
-    "timeout_s": "timeout=",
-    "base_uri": "base_url=",
-    "key": "api_key=",
-}
-_PUBLIC_HOSTS = frozenset({"api.openai.com", "api.anthropic.com", "openrouter.ai"})
-_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
-
-
-def _check_options(cls: type, options: Mapping[str, Any]) -> None:
-    """A wrong keyword is a TypeError naming the right one, not Python's bare complaint."""
-    unknown = [k for k in options if k not in ClientOptions.__annotations__]
-    if not unknown:
-        return
-    name = unknown[0]
-    hint = _SDK_NAMES.get(name)
-    if hint is None:
-        close = difflib.get_close_matches(name, [*ClientOptions.__annotations__], n=1)
-        hint = f"{close[0]}=" if close else "one of " + ", ".join(ClientOptions.__annotations__)
-    raise TypeError(f"{cls.__name__}() got an unknown option {name}=; use {hint}")
-
-
-class ClientOptions(TypedDict, total=False):
-    """The keyword options shared by :class:`Client` and :class:`AsyncClient` (typed, so
-    mypy and editors check them).
-
-    api_key: the key; default from the provider's *_API_KEY environment variable.
-    base_url: default OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the public endpoint.
-    api: "chat" or "responses". adapter: a custom wire-format adapter.
-    timeout: Timeouts or read seconds. deadline: total seconds per call (default 120).
-    min_attempt: least time left to start an attempt. retry: total attempts (3 = the SDKs'
-    max_retries=2), a RetryPolicy, or False. budget: shared RetryBudget. telemetry: sinks.
-    clock: the clock. seed: jitter seed. layers / attempt_layers: extra layers.
-    prices: the PriceBook behind ChatResponse.cost (False: none).
-    """
-
-    api_key: str | APIKey | None
-    base_url: str | None
-    api: str | None
-    adapter: Adapter | None
-    timeout: Timeouts | float | None
-    deadline: float | None
-    min_attempt: float
-    retry: RetryPolicy | int | bool | None
-    budget: RetryBudget | bool | None
-    telemetry: TelemetrySink | Sequence[TelemetrySink] | None
-    clock: Clock | None
-    seed: int | None
-    layers: Sequence[Layer]
-    attempt_layers: Sequence[Layer]
-    prices: PriceBook | bool | None
-
-
 class _Core:
     """What Client and AsyncClient share: configuration, request building, contexts."""
 
@@ -313,8 +144,8 @@ class _Core:
     ) -> None:
         if adapter is None:
             adapter = adapter_for(provider, api=api)
-        if base_url is None and adapter.name in _BASE_URL_ENV:
-            base_url = os.environ.get(_BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
+        if base_url is None and adapter.name in BASE_URL_ENV:
+            base_url = os.environ.get(BASE_URL_ENV[adapter.name]) or None  # as the SDKs do
         if not base_url and not adapter.default_base_url:
             raise ValueError(f"provider={provider!r} needs a base_url")
         if isinstance(api_key, str):
@@ -370,7 +201,7 @@ class _Core:
     def _require_key(self) -> None:
         """A provider's public endpoint without a key would only answer 401: say so now.
         A local or simulator base_url, or an injected transport (a replay), needs none."""
-        if self.endpoint.api_key is not None or self.endpoint.host not in _PUBLIC_HOSTS:
+        if self.endpoint.api_key is not None or self.endpoint.host not in PUBLIC_HOSTS:
             return
         names = " or ".join(ENV_VARS.get(self.provider, ())) or "the provider's key variable"
         raise AuthError(
@@ -456,7 +287,7 @@ class Client(_Core):
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        _check_options(type(self), options)
+        check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
@@ -465,9 +296,9 @@ class Client(_Core):
         self._owns_http = http_client is None
         if http_client is None and transport is None and not urllib.request.getproxies():
             transport = httpx.HTTPTransport()  # what httpx.Client() makes, held for direct
-        self.http = http_client or httpx.Client(transport=transport, cookies=_NoCookieJar())
+        self.http = http_client or httpx.Client(transport=transport, cookies=NoCookieJar())
         self._transport = HTTPTransport(
-            self.endpoint, self.http, direct=_direct(self._owns_http, transport, self.endpoint)
+            self.endpoint, self.http, direct=direct(self._owns_http, transport, self.endpoint)
         )
         self._handler = compose(self.layers, self._transport)
 
@@ -484,13 +315,13 @@ class Client(_Core):
         response = self._handler(request, ctx)
         return response.with_(latency=self.clock.now() - ctx.started)
 
-    @_takes_chat_args
+    @takes_chat_args
     def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
         """One chat completion (keywords: :func:`chat_args`). ``stream=True`` streams on the
         wire and returns the aggregate (with ``ttft``)."""
         return self.send(request, deadline=deadline)
 
-    @_takes_chat_args
+    @takes_chat_args
     def stream(self, request: ChatRequest, deadline: float | None) -> ChatStream:
         """Open a stream of :class:`StreamEvent` values (keywords: :func:`chat_args`);
         ``.response`` is the aggregate once it ends. Retries and fallbacks happen only before
@@ -546,55 +377,6 @@ class Client(_Core):
         self.close()
 
 
-def _direct(owned: bool, transport: _T | None, endpoint: Endpoint) -> _T | None:
-    """The transport attempts may call directly, skipping ``client.send`` (~55 µs a call).
-
-    Only for a client of our own made with a transport: httpx reads the environment's proxies
-    only without one, and ours has no auth, hooks or cookies. Credentials in ``base_url`` are
-    left to ``send`` (it turns them into an Authorization header).
-    """
-    if not owned or httpx.URL(endpoint.base_url).userinfo:
-        return None
-    return transport
-
-
-class _NoCookieJar(CookieJar):
-    """The jar of the httpx clients llmkit makes: it keeps nothing. llmkit builds each request
-    itself and sends it with ``client.send`` (or straight through its transport), which never
-    attaches stored cookies, so parsing every ``Set-Cookie`` into a jar would cost ~25 µs per
-    call for nothing."""
-
-    def extract_cookies(self, response: HTTPResponse, request: urllib.request.Request) -> None:
-        return None
-
-
-ASYNC_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=5.0)
-"""The default async pool: up to 100 connections, idle ones kept 5 s (httpx's own defaults)."""
-
-
-def default_async_http(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` an :class:`AsyncClient` makes for itself.
-
-    httpx's own async pool costs ~1.3 ms of CPU per call with 50 calls in flight; aiohttp's
-    (``httpx_aiohttp.AiohttpTransport``, same httpx API) ~0.4 ms, for about 3x the calls/s
-    (``benchmarks/overhead.py``). vcrpy records and replays it through its aiohttp patcher.
-    With a proxy set in the environment httpx's transport is kept, as it honours
-    ``HTTPS_PROXY``/``NO_PROXY`` and the aiohttp one would ignore them.
-    """
-    if transport is None:
-        transport = _default_async_transport()
-    return httpx.AsyncClient(transport=transport, cookies=_NoCookieJar())
-
-
-def _default_async_transport() -> httpx.AsyncBaseTransport | None:
-    """aiohttp's pool, or None (httpx picks its transport and proxy mounts) under a proxy."""
-    if urllib.request.getproxies():
-        return None
-    from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 - aiohttp: ~110 ms to import
-
-    return AiohttpTransport(limits=ASYNC_LIMITS)
-
-
 class AsyncClient(_Core):
     """The asyncio twin of :class:`Client`; any ``httpx.AsyncClient`` or async transport works.
     Without one it sends through aiohttp's connection pool (see :func:`default_async_http`).
@@ -608,17 +390,17 @@ class AsyncClient(_Core):
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        _check_options(type(self), options)
+        check_options(type(self), options)
         super().__init__(provider, **options)
         if http_client is not None and transport is not None:
             raise ValueError("pass http_client or transport, not both")
         self._owns_http = http_client is None
         if http_client is None and transport is None:
             self._require_key()
-            transport = _default_async_transport()
+            transport = default_async_transport()
         self.http = http_client or default_async_http(transport)
         self._transport = AsyncHTTPTransport(
-            self.endpoint, self.http, direct=_direct(self._owns_http, transport, self.endpoint)
+            self.endpoint, self.http, direct=direct(self._owns_http, transport, self.endpoint)
         )
         self._handler = compose_async(self.layers, self._transport)
 
@@ -632,12 +414,12 @@ class AsyncClient(_Core):
         response = await self._handler(request, ctx)
         return response.with_(latency=self.clock.now() - ctx.started)
 
-    @_takes_chat_args_async
+    @takes_chat_args_async
     async def chat(self, request: ChatRequest, deadline: float | None) -> ChatResponse:
         """The async :meth:`Client.chat`."""
         return await self.send(request, deadline=deadline)
 
-    @_takes_chat_args
+    @takes_chat_args
     def stream(self, request: ChatRequest, deadline: float | None) -> AsyncStreamManager:
         """``async with client.stream(...) as s: async for event in s: ...`` (closed on exit,
         and on error), or ``s = await client.stream(...)`` and close it yourself."""
@@ -722,4 +504,4 @@ class AsyncStreamManager:
 
 
 for _cls in (Client, AsyncClient):
-    _cls.__doc__ = (_cls.__doc__ or "") + _OPTIONS_DOC
+    _cls.__doc__ = (_cls.__doc__ or "") + OPTIONS_DOC

@@ -19,8 +19,8 @@ from httpx_aiohttp import AiohttpTransport
 
 from llmkit import AsyncClient, Client, ConnectionError, TimeoutError
 from llmkit.cassettes.vcrconf import make_vcr
-from llmkit.client import default_async_http
 from llmkit.sim.server import SimServer
+from llmkit.transport.pool import default_async_http
 
 KEY = "sk-test-transport-0123456789"
 MSGS = [{"role": "user", "content": "Say hello."}]

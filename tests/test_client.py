@@ -593,7 +593,7 @@ def test_response_headers_left_for_layers() -> None:
 def test_the_chat_keywords_are_one_signature_on_all_four_methods() -> None:
     import inspect
 
-    from llmkit.client import chat_args
+    from llmkit.options import chat_args
 
     keywords = list(inspect.signature(chat_args).parameters)
     for method in (Client.chat, Client.stream, AsyncClient.chat, AsyncClient.stream):

@@ -13,8 +13,8 @@ import pytest
 
 import llmkit
 from llmkit import AsyncClient, Client, ConnectionError, LLMError
-from llmkit.client import ClientOptions
 from llmkit.errors import AuthError
+from llmkit.options import ClientOptions
 from llmkit.sim.transport import AsyncSimTransport, SimTransport
 
 MSGS = [{"role": "user", "content": "hi"}]

@@ -82,7 +82,8 @@ def test_classify_returns_rather_than_raises() -> None:
 
 
 def test_client_constructors_take_the_documented_keywords() -> None:
-    from llmkit.client import ClientOptions, _Core
+    from llmkit.client import _Core
+    from llmkit.options import ClientOptions
 
     core = inspect.signature(_Core.__init__).parameters
     # the typed options of Client/AsyncClient are exactly the shared core's keywords
