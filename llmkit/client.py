@@ -48,7 +48,15 @@ from llmkit.prices import PriceBook, default_prices
 from llmkit.providers import adapter_for
 from llmkit.providers.base import Adapter
 from llmkit.retry import RetryLayer, RetryPolicy
-from llmkit.secrets import ENV_VARS, APIKey, install_filter, redact_url, register, url_secrets
+from llmkit.secrets import (
+    ENV_VARS,
+    APIKey,
+    header_secrets,
+    install_filter,
+    redact_url,
+    register,
+    url_secrets,
+)
 from llmkit.telemetry import (
     BreakerTelemetry,
     EventSink,
@@ -296,6 +304,8 @@ class Client(_Core):
         self._owns_http = http_client is None
         if http_client is None and transport is None and not urllib.request.getproxies():
             transport = httpx.HTTPTransport()  # what httpx.Client() makes, held for direct
+        if http_client is not None:
+            register(*header_secrets(http_client.headers))  # its own api-key header, say
         self.http = http_client or httpx.Client(transport=transport, cookies=NoCookieJar())
         self._transport = HTTPTransport(
             self.endpoint, self.http, direct=direct(self._owns_http, transport, self.endpoint)
@@ -398,6 +408,8 @@ class AsyncClient(_Core):
         if http_client is None and transport is None:
             self._require_key()
             transport = default_async_transport()
+        if http_client is not None:
+            register(*header_secrets(http_client.headers))
         self.http = http_client or default_async_http(transport)
         self._transport = AsyncHTTPTransport(
             self.endpoint, self.http, direct=direct(self._owns_http, transport, self.endpoint)

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -34,6 +34,7 @@ __all__ = [
     "LOGGERS",
     "APIKey",
     "SecretFilter",
+    "header_secrets",
     "install_filter",
     "redact_url",
     "register",
@@ -156,6 +157,25 @@ def url_secrets(url: str) -> list[str]:
         return []
     out = [p for p in (parts.username, parts.password) if p]
     out += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_param(k)]
+    return out
+
+
+_SECRET_HEADERS: Final = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key", "cookie"}
+)
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credentials in headers a user configured (an injected ``httpx.Client``'s defaults:
+    Azure's ``api-key``, a gateway's ``Authorization``): the value, and a scheme's token."""
+    out: list[str] = []
+    for name, value in headers.items():
+        low = name.lower()
+        if low in _SECRET_HEADERS or low.endswith(("-key", "-token", "-secret")):
+            out.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.isalpha():
+                out.append(token.strip())
     return out
 
 

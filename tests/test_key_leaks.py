@@ -330,3 +330,23 @@ def test_secret_filter_survives_a_malformed_record() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", ("one",), None)
     assert SecretFilter().filter(record)  # never drops, never raises
     assert "one" in record.getMessage()
+
+
+@pytest.mark.parametrize("header", ["api-key", "Authorization"])
+def test_a_key_in_an_injected_clients_headers_is_masked_too(header: str) -> None:
+    canary = "Zt" + "9vQ4mR" * 6 + "Lx"
+    value = canary if header == "api-key" else f"Bearer {canary}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = request.headers[header].removeprefix("Bearer ")
+        message = f"credential {sent} was revoked (starts {sent[:30]})"
+        return httpx.Response(401, json={"error": {"message": message, "code": "revoked"}})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler), headers={header: value})
+    client = Client("compatible", base_url="http://127.0.0.1:9/v1", http_client=http)
+    with pytest.raises(AuthError) as info:
+        client.chat(model="m", messages=MSGS)
+    assert "was revoked" in info.value.message
+    for fragment in (canary, canary[:30]):
+        assert fragment not in str(info.value)
+        assert fragment not in repr(client)
