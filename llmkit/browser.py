@@ -165,25 +165,27 @@ def query(dom: str, tag: str, **attrs: str | None) -> list[Element]:
 # ------------------------------------------------------------------ a whole page, checked
 
 _PROBE = "/__llmkit_check__.html"
-_PROBE_PAGE = """<!doctype html><html><body>
-<iframe id=page src="{target}" style="width:{width}px;height:{height}px;border:0"></iframe>
-<script>
-document.getElementById("page").addEventListener("load", async () => {{
-  const d = document.getElementById("page").contentDocument;
-  const images = [...d.images];
-  await Promise.all(images.map(i => i.decode().catch(() => null)));
+_PROBE_SCRIPT = """<script>
+(async () => {
+  if (document.readyState !== "complete") {
+    await new Promise(done => window.addEventListener("load", done));
+  }
+  const images = [...document.images];  // loaded (or failed) by the time "load" fires
   const out = document.createElement("pre");
   out.id = "llmkit-check";
-  out.textContent = JSON.stringify({{
+  out.textContent = JSON.stringify({
     images: images.length,
     broken: images.filter(i => !(i.complete && i.naturalWidth > 0))
       .map(i => i.alt || i.src.slice(0, 60)),
-    scrollWidth: d.documentElement.scrollWidth,
-    headings: [...d.querySelectorAll("h1,h2,h3")].map(h => h.id || h.textContent.trim()),
-  }});
+    scrollWidth: document.documentElement.scrollWidth,
+    headings: [...document.querySelectorAll("h1,h2,h3")].map(h => h.id || h.textContent.trim()),
+  });
   document.body.appendChild(out);
-}});
-</script></body></html>"""
+})();
+</script>"""
+"""Appended to the page as served to the check (never to the file): once the page has loaded
+(every image fetched and decoded, or failed), it writes what it found into the DOM that
+Chromium dumps."""
 _CONSOLE = re.compile(r":(?:INFO|WARNING|ERROR):CONSOLE[^\]]*\]\s*(.*)")
 
 
@@ -208,13 +210,14 @@ class PageCheck:
 
 
 @contextmanager
-def _serve(directory: Path, probe: str) -> Iterator[str]:
-    """``directory`` over HTTP on 127.0.0.1 (one origin for the page and the probe)."""
+def _serve(directory: Path, probe: bytes) -> Iterator[str]:
+    """``directory`` over HTTP on 127.0.0.1; ``_PROBE`` answers ``probe`` (the page with the
+    check appended), so the page loads as it would from a server, relative links included."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == _PROBE:
-                body = probe.encode()
+                body = probe
                 self.send_response(200)
                 self.send_header("content-type", "text/html; charset=utf-8")
                 self.send_header("content-length", str(len(body)))
@@ -251,11 +254,11 @@ def check_file(
     origin; nothing leaves the machine."""
     page = Path(path).resolve()
     width, height = size
-    probe = _PROBE_PAGE.format(target=page.name, width=width, height=height)
+    probe = page.read_bytes() + _PROBE_SCRIPT.encode()
     with _serve(page.parent, probe) as base:
         dom, err = _run_full(
             ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
-             "--dump-dom", base + _PROBE],
+             f"--window-size={width},{height}", "--dump-dom", base + _PROBE],
             120.0,
         )  # fmt: skip
         if screenshot_to is not None:

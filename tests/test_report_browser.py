@@ -4,6 +4,7 @@ its section with its charts. The same check, on a page built to fail it, reports
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -57,6 +58,21 @@ def test_the_report_passes_in_a_real_browser(tmp_path: Path) -> None:
     assert seen.fits, f"{seen.scroll_width} px wide in a {seen.width} px window"
     assert "01_two_charts" in seen.headings  # the notebook's own section
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_report_of_many_megabytes_is_checked_whole(tmp_path: Path) -> None:
+    # The real report holds ~50 inline charts (several MB): the check waits for the page's
+    # load, not for a time budget, so a large page is read to its end.
+    source = tmp_path / "02_many.py"
+    source.write_text(NOTEBOOK, encoding="utf-8")
+    run = execute_notebook(source, tmp_path / "notebooks", timeout=120)
+    big = dataclasses.replace(run, images=run.images * 120)
+    index = write_report(tmp_path / "report", [], [big])
+    assert index.stat().st_size > 3_000_000
+    seen = check_file(index)
+    assert seen.images == 1 + len(big.images)
+    assert seen.broken_images == ()
+    assert seen.console == ()
 
 
 def test_the_check_reports_what_is_wrong(tmp_path: Path) -> None:
