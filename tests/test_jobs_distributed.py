@@ -5,11 +5,6 @@ RedisHuey + Redis records. The full run is ``benchmarks/pipeline_chaos.py``."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,52 +43,6 @@ def test_sqlite_small_chaos_run(tmp_path: Path) -> None:
             busy_only=True,
         )
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("LLMKIT_REQUIRE_REDIS") == "1":
-        pytest.fail(f"LLMKIT_REQUIRE_REDIS=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("LLMKIT_REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        _unavailable("redis-server is not installed and LLMKIT_REDIS_URL is not set")
-        return
-    port = _free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(  # noqa: S603 - a fixed binary with fixed arguments
-        [binary, *args, "--dir", str(tmp_path_factory.mktemp("redis"))],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.025)  # waiting for a real server process
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.redis
