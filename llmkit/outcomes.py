@@ -78,6 +78,17 @@ class AttemptOutcome:
     read_timeout: float | None = None
     deadline_remaining: float | None = None
     """Seconds left before the call's deadline when the attempt started."""
+    partial: ChatResponse | None = None
+    """A stream that ended without its answer (cut, failed, closed early): the usage it had
+    used, priced (``cost``), so it is charged and counted; no text. None otherwise."""
+    usage_estimated: bool = False
+    """``partial``'s counts include llmkit's own where the provider had not reported one (the
+    input by the request's estimate, the output by the tokens that arrived: upper bounds)."""
+
+    @property
+    def billed(self) -> ChatResponse | None:
+        """What the provider charges this attempt for: its answer, or a stream's partial."""
+        return self.response if self.response is not None else self.partial
 
 
 @dataclass(frozen=True, slots=True)

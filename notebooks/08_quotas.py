@@ -31,7 +31,8 @@
 #   job's `lifetime`); several apply at once;
 # * **reserve, then settle**: before sending, atomically reserve the worst case (input
 #   estimate + the output cap, priced); after the call, replace the reservation by the usage
-#   the provider reported; give it back when the call failed having used nothing;
+#   the provider reported; give it back when the call failed having used nothing, and charge
+#   a stream cut part-way what it generated (section 3);
 # * a refused call is a typed `OverQuotaError` (kind `over_quota`, apart from the provider's
 #   `quota_exhausted`) naming the limit, the usage and when the window frees up, raised
 #   **before anything is sent**;
@@ -43,7 +44,8 @@
 # virtual clock. Section 2 races real threads against a real SQLite file in a temporary
 # directory, in real time (the only real-time section; figures vary a little between runs,
 # the zero overshoot does not). `benchmarks/quota_race.py` runs the full race: 50 workers in
-# 4 processes, against SQLite and Redis.
+# 4 processes, against SQLite and Redis. Section 3 drives the simulator again, on a virtual
+# clock, with a fault rule that cuts its streams.
 
 # %%
 import contextlib
@@ -57,6 +59,7 @@ import pandas as pd
 
 from llmkit import (
     Client,
+    LLMError,
     MemorySink,
     OverQuotaError,
     QuotaLayer,
@@ -67,7 +70,15 @@ from llmkit import (
 from llmkit.cassettes.runner import BASE_URLS, SIM_KEY
 from llmkit.charts import COLORS, figure, frame, source
 from llmkit.quota import Charge, MemoryQuotaStore
-from llmkit.sim import SimTransport, Simulator
+from llmkit.sim import (
+    Fault,
+    FaultRule,
+    LatencyModel,
+    ModelProfile,
+    SimTransport,
+    Simulator,
+    get_scenario,
+)
 from llmkit.types import ChatRequest, ChatResponse, Message, Usage
 
 pd.set_option("display.width", 120)
@@ -261,6 +272,82 @@ source(fig, "real threads and a real SQLite file in a temporary directory, real 
 # **0 tokens, $0** on SQLite and on Redis; check-then-act overshot by 3,262 tokens (SQLite)
 # and 4,401 tokens / $0.0027 (Redis); a quota check (reserve + settle) cost 349 µs on SQLite
 # and 940 µs on Redis, beside a raw Redis `INCR` round trip of 126 µs in the same run.
+
+# %% [markdown]
+# ## 3. A stream cut part-way still costs what it generated
+#
+# The provider bills every token it generated, answer or not. A job whose streams keep being
+# cut (a flaky proxy, a reader that gives up) spends money without one complete answer, and
+# a quota that gives the reservation back whenever a call fails never sees that spend.
+# llmkit reports such an attempt with the usage it used -- the provider's counts where it had
+# sent them (Anthropic reports the input up front), its own count where it had not (the
+# output by the tokens that arrived, the input by the request's estimate: upper bounds,
+# marked `estimated`) -- and the quota charges that.
+#
+# The simulator below (scenario `healthy` plus a rule that resets every stream after 300
+# tokens; long answers, seed 7) cuts four streams per provider; each streamed word is one
+# token there, so what arrived is counted by splitting the text, not by llmkit.
+
+# %%
+CUT = 300
+long_answers = LatencyModel(default=ModelProfile(output_tokens=3000))
+cut_scenario = get_scenario("healthy").plus(FaultRule(Fault.RESET_MIDSTREAM, after_tokens=CUT))
+cut_scenario = cut_scenario.with_(latency=long_answers)
+
+
+def cut_streams(provider: str, model: str) -> dict[str, object]:
+    clock = VirtualClock()
+    sink, cut_store = MemorySink(), MemoryQuotaStore()
+    sim = Simulator(cut_scenario, clock, seed=SEED)
+    layer = QuotaLayer([QuotaLimit("job", "lifetime", tokens=1_000_000)], cut_store)
+    client = Client(provider, transport=SimTransport(sim), api_key=SIM_KEY, clock=clock,
+                    base_url=BASE_URLS[provider], telemetry=sink, layers=[layer],
+                    retry=False)  # fmt: skip
+    words = 0
+    with client:
+        for i in range(4):
+            stream = client.stream(
+                model=model,
+                max_tokens=4000,
+                tags={"job": "essays"},
+                messages=[{"role": "user", "content": f"Essay {i}: " + DOC}],
+            )
+            with contextlib.suppress(LLMError), stream:
+                for ev in stream:
+                    words += len((ev.text or "").split()) if ev.type == "text" else 0
+    rows = frame(sink)
+    att = rows[rows["kind"] == "attempt"]
+    (key,) = cut_store._data
+    return {
+        "streams cut": int(att["error_type"].notna().sum()),
+        "words that arrived": words,
+        "output tokens charged": int(att["output_tokens"].sum()),
+        "input tokens charged": int(att["input_tokens"].sum()),
+        "usage source": "/".join(sorted(set(att["usage_source"]))),
+        "quota counter": cut_store.used(key, now=clock.wall()),
+        "cost $": float(att["cost"].sum()),
+    }
+
+
+cut_table = pd.DataFrame({
+    "openai": cut_streams("openai", "gpt-4o-mini"),
+    "anthropic": cut_streams("anthropic", "claude-3-5-haiku-latest"),
+}).T  # fmt: skip
+print(cut_table.to_string())
+for _provider, row in cut_table.iterrows():
+    assert row["streams cut"] == 4
+    assert row["words that arrived"] == 4 * CUT  # 300 tokens per stream reached the reader
+    assert row["output tokens charged"] == 4 * CUT  # ... and exactly those were charged
+    assert row["quota counter"] == row["input tokens charged"] + row["output tokens charged"]
+    assert row["cost $"] > 0
+
+# %% [markdown]
+# Each cut stream cost its input and the 300 tokens that arrived, and the quota counter holds
+# exactly that, where a layer that gives everything back on failure would show 0. The output
+# column is llmkit's count (`usage source` is `estimated`: no provider reports the output
+# before its last event), and here it matches what arrived token for token; on real text it
+# is the same upper-bound estimate `estimate_input_tokens` uses. A stream's reader also gets
+# every event that arrived before the cut, then the error.
 #
 # ## What to tune
 #
@@ -285,6 +372,8 @@ source(fig, "real threads and a real SQLite file in a temporary directory, real 
 #    overshoot, and to the calls the pattern admits?
 # 4. Add `QuotaLimit("account", "month", dollars=Decimal("0.01"))` to section 1. Which limit
 #    refuses first?
+# 5. In section 3, cut the streams after 50 tokens instead of 300, and switch to
+#    `Fault.MIDSTREAM_ERROR`. What does each stream cost now, and what does the reader see?
 
 # %%
 workdir.cleanup()

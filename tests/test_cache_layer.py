@@ -45,7 +45,9 @@ class Inner:
 
 
 class Prices:
-    def cost(self, provider: str, model: str | None, usage: Usage) -> Decimal | None:
+    def cost(
+        self, provider: str, model: str | None, usage: Usage, *, at: float | None = None
+    ) -> Decimal | None:
         if model != "m":
             return None
         return Decimal("0.001") * (usage.input_tokens or 0) + Decimal("0.002") * (
@@ -295,3 +297,37 @@ def test_only_complete_answers_are_cached_unless_asked(
             else:
                 asyncio.run(layer.ahandle(REQ, ctx(clock), inner.acall))
         assert (layer.stats.stores, inner.calls) == ((1, 1) if expected else (0, 2))
+
+
+def test_savings_are_priced_at_the_hits_own_time() -> None:
+    # A replay runs on a virtual clock set to the recording's time: the saving must be priced
+    # then, not at today's prices, or a notebook's dollar figures drift as prices change.
+    class Dated:
+        def __init__(self) -> None:
+            self.asked: list[float | None] = []
+
+        def cost(
+            self, provider: str, model: str | None, usage: Usage, *, at: float | None = None
+        ) -> Decimal | None:
+            self.asked.append(at)
+            return Decimal("0.25") if at is not None and at < 1_800_000_000 else Decimal(1)
+
+    clock = VirtualClock(start=1_767_225_600.0)  # 2026-01-01
+    pricer = Dated()
+    layer = CacheLayer(MemoryCache(clock=clock), ttl=None, pricer=pricer)
+    inner = Inner()
+    layer.handle(REQ, ctx(clock), inner)
+    clock.advance(3600)
+    layer.handle(REQ, ctx(clock), inner)
+    assert pricer.asked == [clock.wall()]
+    assert layer.stats.cost_saved == Decimal("0.25")
+
+
+def test_without_a_pricer_a_hit_saves_what_the_call_cost() -> None:
+    clock = VirtualClock()
+    paid = ChatResponse("4", "m", "openai", finish_reason="stop", cost=Decimal("0.0031"))
+    layer = CacheLayer(MemoryCache(clock=clock))
+    inner = Inner(paid)
+    layer.handle(REQ, ctx(clock), inner)
+    layer.handle(REQ, ctx(clock), inner)
+    assert (layer.stats.cost_saved, layer.stats.unpriced_hits) == (Decimal("0.0031"), 0)

@@ -56,6 +56,7 @@ COLUMNS = [
     ("request_id", "llmkit.request_id"),
     ("server_address", "server.address"),
     ("cost", "llmkit.cost"),
+    ("usage_source", "llmkit.usage.source"),
     ("cache_hit", "llmkit.cache_hit"),
     ("tags", "llmkit.tags"),
     ("fingerprint", "llmkit.request.fingerprint"),
@@ -75,8 +76,8 @@ COLUMNS = [
 ]
 
 
-def test_the_forty_columns_keep_their_names_and_keys() -> None:
-    assert len(COLUMNS) == 40
+def test_the_forty_one_columns_keep_their_names_and_keys() -> None:
+    assert len(COLUMNS) == 41
     fields = [f.name for f in dataclasses.fields(CallRecord) if f.name != "extra"]
     assert sorted(["kind", *fields]) == sorted(name for name, _ in COLUMNS)
     clock = VirtualClock()

@@ -281,7 +281,7 @@ class CacheLayer:
             self.stats_recorder.miss()
             ctx.report(CacheOutcome("miss"))
             return None
-        self.stats_recorder.hit(entry.response)
+        self.stats_recorder.hit(entry.response, at=ctx.clock.wall())
         ctx.report(CacheOutcome("hit"))
         return entry.response.with_(cached=True, latency=ctx.clock.now() - started, ttft=None)
 
@@ -420,7 +420,7 @@ class StaleCache:
             entry = self.cache.lookup(key)
             if entry is not None:
                 fresh = entry.is_fresh(ctx.clock.wall())
-                self.cache.stats_recorder.hit(entry.response, stale=not fresh)
+                self.cache.stats_recorder.hit(entry.response, stale=not fresh, at=ctx.clock.wall())
                 return entry.response.with_(cached=True, latency=0.0, ttft=None)
         return None
 

@@ -13,9 +13,12 @@ __all__ = ["CacheStats", "Pricer", "StatsRecorder"]
 
 
 class Pricer(Protocol):
-    """The cost of one response's usage, or None when the model's price is unknown."""
+    """The cost of one response's usage at wall time ``at`` (unix s; None: now), or None when
+    the model's price is unknown. :class:`llmkit.prices.PriceBook` is one."""
 
-    def cost(self, provider: str, model: str | None, usage: Usage) -> Decimal | None: ...
+    def cost(
+        self, provider: str, model: str | None, usage: Usage, *, at: float | None = None
+    ) -> Decimal | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +64,14 @@ class StatsRecorder:
         with self._lock:
             self._s = replace(self._s, **{name: getattr(self._s, name) + 1})
 
-    def hit(self, response: ChatResponse, *, stale: bool = False) -> None:
+    def hit(self, response: ChatResponse, *, stale: bool = False, at: float | None = None) -> None:
+        """Count a hit on ``response`` at wall time ``at``: the saving is what the call would
+        have cost then (a replay prices at its virtual time, so its figures do not drift),
+        or, without a pricer, what it cost when it was made."""
         tokens = response.usage.total_tokens or 0
-        cost = None
+        cost = response.cost
         if self.pricer is not None:
-            cost = self.pricer.cost(response.provider, response.model, response.usage)
+            cost = self.pricer.cost(response.provider, response.model, response.usage, at=at)
         with self._lock:
             s = self._s
             total = s.cost_saved

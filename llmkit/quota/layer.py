@@ -9,9 +9,13 @@ Check-then-act is the classic bug: two workers read "90 of 100 used", both send 
 call, and the quota ends at 110. So the layer **reserves** before sending -- the worst case:
 one request, the input estimate plus the output cap in tokens, and that priced in dollars --
 atomically in the store (check and increment are one step), then **settles** after the call:
-the reservation is replaced by what the provider reported (often less), or given back when the
-call failed having used nothing. The stores (memory, SQLite, Redis) are in
-``llmkit.quota.stores``; ``benchmarks/quota_race.py`` shows the overshoot of both approaches.
+the reservation is replaced by what every attempt below it was billed for (often less), or
+given back when the call failed having used nothing. A stream cut part-way was billed for what
+it generated: the transport reports it as the attempt's ``partial`` (the provider's counts, or
+llmkit's where it sent none), and that is charged -- a stream cut after 300 output tokens
+costs its input and 300 tokens. An answer served from cache below this layer costs nothing.
+The stores (memory, SQLite, Redis) are in ``llmkit.quota.stores``;
+``benchmarks/quota_race.py`` shows the overshoot of both approaches.
 
 A refused call raises :class:`~llmkit.errors.OverQuotaError` (kind ``over_quota``) naming the
 limit, its usage and when the window frees up (``retry_after``), before anything is sent. When
@@ -39,7 +43,7 @@ from llmkit.quota.stores import Charge, QuotaStore
 from llmkit.tokens import estimate_request_tokens
 from llmkit.types import ChatRequest, ChatResponse
 
-__all__ = ["QuotaLayer", "QuotaLimit", "QuotaOutcome", "Ticket", "window_bounds"]
+__all__ = ["QuotaLayer", "QuotaLimit", "QuotaOutcome", "Ticket", "Used", "window_bounds"]
 
 Window = Literal["minute", "hour", "day", "month", "lifetime"]
 Metric = Literal["requests", "tokens", "dollars"]
@@ -123,6 +127,42 @@ class Ticket:
     metrics: tuple[Metric, ...]
     tokens: int
     nano_dollars: int
+    provider: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Used:
+    """What a call was billed for, to settle its :class:`Ticket` with."""
+
+    tokens: int
+    cost: Decimal | None
+    """Dollars; None when unknown (the reservation's dollars are then kept)."""
+    billed: bool = True
+    """False: nothing was generated (a failed call), so the request is given back too."""
+
+    @classmethod
+    def of(
+        cls, billed: Sequence[ChatResponse], ticket: Ticket, prices: PriceBook | None, at: float
+    ) -> Used:
+        """The sum over ``billed`` (answers and partial streams). A count the provider did not
+        report keeps the reservation's worst case for that answer; a cost the client did not
+        price is priced with ``prices`` (or kept at the worst case when it cannot be)."""
+        if not billed:
+            return cls(0, Decimal(0), billed=False)
+        tokens, cost = 0, Decimal(0)
+        known = True
+        for r in billed:
+            total = r.usage.total_tokens
+            tokens += ticket.tokens if total is None else total
+            c = r.cost
+            if c is None and total is not None and prices is not None:
+                c = prices.cost(ticket.provider, r.model or ticket.model, r.usage, at=at)
+            if c is None:
+                known = False
+            else:
+                cost += c
+        return cls(tokens, cost if known else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +264,7 @@ class QuotaLayer:
         """Reserve the worst case or raise :class:`OverQuotaError` (nothing reserved)."""
         charges, metrics, owners, tokens, nano = self.charges(request, provider, wall)
         if not charges:
-            return Ticket((), (), 0, 0)
+            return Ticket((), (), 0, 0, provider, request.model)
         refused = self.store.reserve(charges, now=wall)
         if refused is not None:
             raise _refusal(
@@ -236,30 +276,31 @@ class QuotaLayer:
                 wall=wall,
                 provider=provider,
             )
-        return Ticket(tuple(charges), tuple(metrics), tokens, nano)
+        return Ticket(tuple(charges), tuple(metrics), tokens, nano, provider, request.model)
 
     def settle(
-        self, ticket: Ticket, response: ChatResponse | None, wall: float
+        self, ticket: Ticket, used: Used | ChatResponse | None, wall: float
     ) -> tuple[int, Decimal | None]:
-        """Replace the reservation by what was used (all of it given back when ``response``
-        is None: a failed call that reported no usage)."""
+        """Replace the reservation by what was used: a :class:`Used`, one answer, or None (a
+        failed call that generated nothing: all of it given back, the request too)."""
         if not ticket.charges:
             return 0, None
-        used_tokens, cost = _used(response, ticket)
-        used_nano = ticket.nano_dollars if cost is None else math.ceil(cost * NANO)
+        if not isinstance(used, Used):
+            used = Used.of([] if used is None else [used], ticket, self.prices, wall)
+        used_nano = ticket.nano_dollars if used.cost is None else math.ceil(used.cost * NANO)
         deltas = []
         for c, metric in zip(ticket.charges, ticket.metrics, strict=True):
             if metric == "requests":
-                delta = 0 if response is not None else -1
+                delta = 0 if used.billed else -1
             elif metric == "tokens":
-                delta = used_tokens - ticket.tokens
+                delta = used.tokens - ticket.tokens
             else:
                 delta = used_nano - ticket.nano_dollars
             if delta:
                 deltas.append(Charge(c.key, delta, c.limit, c.expires_at))
         if deltas:
             self.store.adjust(deltas, now=wall)
-        return used_tokens, cost
+        return used.tokens, used.cost
 
     # -- the layer
 
@@ -279,11 +320,14 @@ class QuotaLayer:
         ctx.report(QuotaOutcome("admitted", reserved_tokens=ticket.tokens or None))
         return ticket
 
-    def _done(self, ticket: Ticket | None, response: ChatResponse | None, ctx: CallContext) -> None:
+    def _done(self, ticket: Ticket | None, first: int, ctx: CallContext) -> None:
+        """Settle with what the attempts since ``first`` (in ``ctx.attempts``) were billed."""
         if ticket is None or not ticket.charges:
             return
+        wall = ctx.clock.wall()
+        billed = [b for a in ctx.attempts[first:] if (b := a.billed) is not None]
         try:
-            tokens, cost = self.settle(ticket, response, ctx.clock.wall())
+            tokens, cost = self.settle(ticket, Used.of(billed, ticket, self.prices, wall), wall)
         except QuotaUnavailableError as err:
             ctx.event("quota.settle_failed", target="quota", reason=err.message)
             return
@@ -297,48 +341,41 @@ class QuotaLayer:
         )
 
     def handle(self, request: ChatRequest, ctx: CallContext, next: Handler) -> ChatResponse:
+        first = len(ctx.attempts)
         ticket = self._admit(request, ctx)
         try:
             response = next(request, ctx)
         except BaseException:
-            self._done(ticket, None, ctx)
+            self._done(ticket, first, ctx)
             raise
-        self._finish(ticket, response, ctx)
+        self._finish(ticket, first, ctx)
         return response
 
     async def ahandle(
         self, request: ChatRequest, ctx: CallContext, next: AsyncHandler
     ) -> ChatResponse:
+        first = len(ctx.attempts)
         ticket = await asyncio.to_thread(self._admit, request, ctx)
         try:
             response = await next(request, ctx)
         except BaseException:
-            await asyncio.to_thread(self._done, ticket, None, ctx)
+            await asyncio.to_thread(self._done, ticket, first, ctx)
             raise
         if ctx.deliver_stream and ctx.stream is not None:
-            self._finish(ticket, response, ctx)
+            self._finish(ticket, first, ctx)
         else:
-            await asyncio.to_thread(self._done, ticket, response, ctx)
+            await asyncio.to_thread(self._done, ticket, first, ctx)
         return response
 
-    def _finish(self, ticket: Ticket | None, response: ChatResponse, ctx: CallContext) -> None:
+    def _finish(self, ticket: Ticket | None, first: int, ctx: CallContext) -> None:
         if ctx.deliver_stream and ctx.stream is not None:
-            # A delivered stream settles when it ends, with the usage it reported.
-            ctx.at_stream_end(lambda final, _error: self._done(ticket, final, ctx))
+            # A delivered stream is settled when it ends: whole, cut or closed early.
+            ctx.at_stream_end(lambda _final, _error: self._done(ticket, first, ctx))
         else:
-            self._done(ticket, response, ctx)
+            self._done(ticket, first, ctx)
 
     def __repr__(self) -> str:
         return f"QuotaLayer({len(self.limits)} limits, store={self.store!r})"
-
-
-def _used(response: ChatResponse | None, ticket: Ticket) -> tuple[int, Decimal | None]:
-    if response is None:
-        return 0, Decimal(0)
-    usage = response.usage
-    if usage.input_tokens is None and usage.output_tokens is None:
-        return ticket.tokens, response.cost  # unreported: keep the reservation
-    return (usage.input_tokens or 0) + (usage.output_tokens or 0), response.cost
 
 
 def _refusal(

@@ -29,6 +29,8 @@ semantic conventions where one exists, and ``llmkit.*`` otherwise::
     server_address        server.address
     cost                  llmkit.cost                                    US dollars, a JSON
                                                                          number (see below)
+    usage_source          llmkit.usage.source                            answer | partial |
+                                                                         estimated (below)
     cache_hit             llmkit.cache_hit                               True on a hit, else None
     tags                  llmkit.tags                                    account/workflow/job
     fingerprint           llmkit.request.fingerprint                     hash, never the text
@@ -94,7 +96,14 @@ Cost: ``llmkit.cost`` is ``ChatResponse.cost`` (the provider's reported cost, el
 priced by ``llmkit.prices`` at the call's time) written as a float, so rows stay plain JSON: a
 float keeps 15 significant digits, exact for any price table's figures; sum
 ``ChatResponse.cost`` (a Decimal) where cents must add up exactly. None means unpriced (an
-unknown model, no usage reported, or a failed attempt), never 0; a cache hit costs 0.0.
+unknown model, no usage reported, or a failed attempt), never 0; a cache hit costs 0.0. A
+call's cost is the sum over its attempts: a retried or hedged call paid for each.
+
+A stream that ended without its answer (cut, failed, closed early) was billed for what it
+generated, so its attempt row carries tokens and cost too, and ``llmkit.usage.source`` says
+how they are known: ``answer`` (a complete answer's counts), ``partial`` (the provider had
+reported them before the end) or ``estimated`` (llmkit counted what the provider had not: the
+input by the request's estimate, the output by the tokens that arrived -- upper bounds).
 
 Speed: records are built on every call; they are plain frozen slotted dataclasses (about 4 µs
 each, under 1% of a loopback call), and ``as_dict`` reads every field with one ``attrgetter``.

@@ -24,7 +24,7 @@ from llmkit.telemetry.records import (
     response_fields,
 )
 from llmkit.telemetry.sinks import TelemetrySink
-from llmkit.types import ChatRequest, ChatResponse
+from llmkit.types import ChatRequest, ChatResponse, Usage
 
 __all__ = ["TelemetryLayer", "attempt_record", "call_record"]
 
@@ -76,7 +76,10 @@ def attempt_record(
             extra[col.key] = value
         elif value is not None:
             fields[col.name] = value
-    fields.update(response_fields(att.response))
+    billed = att.billed
+    fields.update(response_fields(billed))
+    if billed is not None and billed.usage.total_tokens is not None:
+        fields["usage_source"] = _source(att)
     fields.update(error_fields(att.error))
     if fields.get("status") is None:
         fields["status"] = att.status
@@ -99,6 +102,31 @@ def attempt_record(
         extra=extra,
         **fields,
     )
+
+
+def _source(att: AttemptOutcome) -> str:
+    if att.response is not None:
+        return "answer"
+    return "estimated" if att.usage_estimated else "partial"
+
+
+def _billed(attempts: Sequence[AttemptOutcome]) -> tuple[Usage | None, float | None, str | None]:
+    """``(usage, cost, usage_source)`` over every attempt the provider charges for: the cost
+    sums them all (a retried or hedged call paid for each; None if any is unpriced), the usage
+    is the partials' sum (the call's answer, when there is one, replaces it)."""
+    billed = [(a, b) for a in attempts if (b := a.billed) is not None]
+    if not billed:
+        return None, None, None
+    costs = [b.cost for _, b in billed]
+    cost = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
+    parts = [(a, b.usage) for a, b in billed if a.response is None]
+    if not parts:
+        return None, cost, None
+    usage = Usage(
+        input_tokens=sum(u.input_tokens or 0 for _, u in parts),
+        output_tokens=sum(u.output_tokens or 0 for _, u in parts),
+    )
+    return usage, cost, "estimated" if any(a.usage_estimated for a, _ in parts) else "partial"
 
 
 # --------------------------------------------------------------------------- the layer
@@ -203,11 +231,14 @@ def call_record(
     status = server = None
     if last is not None:
         status, server = last.status, last.server_address
-    usage = response_model = response_id = request_id = ttft = degraded = cache_hit = None
+    response_model = response_id = request_id = ttft = degraded = cache_hit = None
     finish: tuple[str, ...] = ()
-    cost: float | None = None
+    usage, cost, source = _billed(ctx.attempts)
     if response is not None:
-        cost = None if response.cost is None else float(response.cost)
+        if not ctx.attempts:  # answered by a layer (cache, a static fallback): its own cost
+            cost = None if response.cost is None else float(response.cost)
+        if response.usage.total_tokens is not None:
+            source = "answer"
         usage, response_model, response_id = response.usage, response.model, response.id
         ttft, request_id, degraded = response.ttft, response.request_id, response.degraded
         if response.finish_reason:
@@ -268,6 +299,7 @@ def call_record(
         request_id=request_id,
         server_address=server,
         cost=fields.pop("cost", cost),
+        usage_source=source,
         cache_hit=cache_hit,
         tags=request.tags,
         fingerprint=fp,

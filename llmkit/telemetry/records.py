@@ -53,6 +53,7 @@ RECORD_KEYS: tuple[tuple[str, str], ...] = (
     ("request_id", "llmkit.request_id"),
     ("server_address", "server.address"),
     ("cost", "llmkit.cost"),
+    ("usage_source", "llmkit.usage.source"),
     ("cache_hit", "llmkit.cache_hit"),
     ("tags", "llmkit.tags"),
     ("fingerprint", "llmkit.request.fingerprint"),
@@ -100,6 +101,10 @@ class Record:
     request_id: str | None = None
     server_address: str | None = None
     cost: float | None = None
+    usage_source: str | None = None
+    """Where the counts and cost came from: ``answer`` (a complete answer), ``partial`` (a
+    stream that ended without its answer, as far as the provider had reported) or
+    ``estimated`` (such a stream, with llmkit's upper-bound counts where it had not)."""
     cache_hit: bool | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     fingerprint: str | None = None

@@ -177,6 +177,8 @@ class Endpoint:
         error: BaseException | None = None,
         ttft: float | None = None,
         headers: Mapping[str, str] | None = None,
+        partial: ChatResponse | None = None,
+        usage_estimated: bool = False,
     ) -> None:
         """Report the ended attempt as a neutral :class:`AttemptOutcome` in ``ctx.attempts``."""
         if isinstance(error, LLMError) and self.api_key is not None:
@@ -201,6 +203,8 @@ class Endpoint:
                 server_address=self.host,
                 read_timeout=att.timeouts.read,
                 deadline_remaining=att.remaining,
+                partial=partial,
+                usage_estimated=usage_estimated,
             )
         )
 

@@ -5,6 +5,16 @@ them into events with the provider's parser, note the time to the first token, c
 deadline after each chunk, finish into the aggregate answer, map a failure, report the attempt
 and tell the layers waiting for the end, exactly once. The two classes add only the reading
 (``next`` / ``anext``) and the closing (``close`` / ``aclose``).
+
+A stream that ends without its answer -- cut by the network, failed by the provider, closed
+early by its reader -- was still paid for: the provider bills the input and every token it
+generated. So the state keeps what arrived and the last usage the provider reported, and such
+an attempt is reported with a ``partial`` answer: the provider's counts where it had sent them
+(Anthropic reports the input at the start, Gemini reports as it goes), llmkit's count where it
+had not (the input by :func:`~llmkit.tokens.estimate_request_tokens`, the output by the tokens
+of what arrived; both upper bounds, flagged ``usage_estimated``), priced like an answer. The
+quota layer charges it and telemetry writes it, so a stream cut after 300 tokens costs 300
+tokens, not 0. Reasoning tokens the provider hid and never reported cannot be counted.
 """
 
 from __future__ import annotations
@@ -19,9 +29,10 @@ from llmkit.errors import ConnectionError, DeadlineExceededError, InvalidRespons
 from llmkit.layers import CallContext
 from llmkit.providers.base import StreamParser, safe_headers
 from llmkit.sse import SSEDecoder
+from llmkit.tokens import estimate_request_tokens, text_tokens
 from llmkit.transport.body import adecoded, decoded, framed_by_close
 from llmkit.transport.endpoint import Attempt, Endpoint
-from llmkit.types import ChatRequest, ChatResponse, StreamEvent
+from llmkit.types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 __all__ = ["AsyncChatStream", "ChatStream", "StreamState"]
 
@@ -52,6 +63,14 @@ class StreamState:
         self.ttft: float | None = None
         self.response: ChatResponse | None = None
         """The final aggregated answer, once the stream has ended cleanly."""
+        self.partial: ChatResponse | None = None
+        """What a stream that ended without its answer had delivered, with its usage and cost
+        (see the module docstring); None until then, and for a stream that ended cleanly."""
+        self._got: list[str] = []
+        self._usage: Usage | None = None
+        self._since_usage = False
+        self._pending: BaseException | None = None
+        """The failure to raise once the events that arrived before it have been read."""
 
     @classmethod
     def completed(cls, response: ChatResponse) -> Self:
@@ -68,7 +87,8 @@ class StreamState:
         events.append(StreamEvent("finish", finish_reason=response.finish_reason))
         self._buffer = collections.deque(events)
         self._eof = self._ended = True
-        self.response, self.ttft = response, response.ttft
+        self.response, self.ttft, self.partial = response, response.ttft, None
+        self._pending = None
         return self
 
     def _wants(self) -> bool:
@@ -84,7 +104,7 @@ class StreamState:
             for ev in self._parser.feed(sse):
                 if self.ttft is None and ev.type in _CONTENT:
                     self.ttft = self._ctx.clock.now() - self._att.t0
-                self._buffer.append(ev)
+                self._keep(ev)
         remaining = self._ctx.remaining()
         if remaining is not None and remaining < 0:
             raise DeadlineExceededError(
@@ -96,7 +116,8 @@ class StreamState:
         self._eof = True
         events, clean = self._decoder.close()
         for sse in events:
-            self._buffer.extend(self._parser.feed(sse))
+            for ev in self._parser.feed(sse):
+                self._keep(ev)
         try:
             final = self._parser.finish(clean=clean)
         except InvalidResponseError as exc:
@@ -115,10 +136,67 @@ class StreamState:
             ttft=self.ttft, latency=latency, headers=safe_headers(self._http.headers)
         )
 
+    def _keep(self, ev: StreamEvent) -> None:
+        """Buffer ``ev`` for the reader and note what it says was generated."""
+        self._buffer.append(ev)
+        if ev.type in _CONTENT:
+            if ev.text:
+                self._got.append(ev.text)
+                self._since_usage = True
+        elif ev.type == "usage" and ev.usage is not None:
+            self._usage, self._since_usage = ev.usage, False
+
+    def _partial(self) -> tuple[ChatResponse | None, bool]:
+        """``(partial answer, usage_estimated)`` of a stream that ended without its answer."""
+        if not self._got and self._usage is None:
+            return None, False  # nothing arrived: nothing to say it was generated
+        reported = self._usage or Usage()
+        estimated = False
+        input_tokens = reported.input_tokens
+        if input_tokens is None:
+            input_tokens = estimate_request_tokens(
+                self._request, self._endpoint.provider, self._endpoint.adapter
+            )
+            estimated = True
+        output_tokens = reported.output_tokens
+        if output_tokens is None or self._since_usage:
+            # Content arrived after the last report (or there was none): count what arrived.
+            counted = text_tokens("".join(self._got))
+            if output_tokens is None or counted > output_tokens:
+                output_tokens, estimated = counted, True
+        partial = ChatResponse(
+            text="",
+            model=self._request.model,
+            provider=self._endpoint.provider,
+            usage=Usage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_read_tokens=reported.cache_read_tokens,
+                cache_write_tokens=reported.cache_write_tokens,
+                reasoning_tokens=reported.reasoning_tokens,
+                cost=reported.cost,
+            ),
+            ttft=self.ttft,
+        )
+        return self._endpoint.priced(partial, self._att), estimated
+
     def _failure(self, exc: BaseException) -> tuple[BaseException, BaseException | None]:
         """``(what the attempt failed with, what to raise instead of exc or None)``."""
         mapped = self._endpoint.error(exc, self._att, idle=True)
         return mapped or exc, mapped if mapped is not None and mapped is not exc else None
+
+    def _defer(self, raised: BaseException) -> bool:
+        """Hold ``raised`` back while events that arrived before it are unread (the reader
+        gets every token the provider sent, then the error); False: raise it now."""
+        if not self._buffer or not isinstance(raised, Exception):
+            return False
+        self._pending = raised
+        return True
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            raise pending
 
     def _end(self, response: ChatResponse | None, error: BaseException | None) -> None:
         """Report the attempt and tell the layers, exactly once."""
@@ -126,6 +204,9 @@ class StreamState:
             return
         self._ended = True
         ctx = self._ctx
+        estimated = False
+        if response is None:
+            self.partial, estimated = self._partial()
         self._endpoint.record(
             ctx,
             self._request,
@@ -135,6 +216,8 @@ class StreamState:
             error=error,
             ttft=self.ttft,
             headers=self._http.headers,
+            partial=self.partial,
+            usage_estimated=estimated,
         )
         if ctx.stream is self:
             ctx.stream_result = (response, error)
@@ -179,8 +262,12 @@ class ChatStream(StreamState):
             error, instead = self._failure(exc)
             self.close(error=error)
             if instead is not None:
-                raise instead from exc
-            raise
+                instead.__cause__ = exc
+            if not self._defer(instead or exc):
+                if instead is not None:
+                    raise instead from exc
+                raise
+            return
         if self._eof:
             self.close(response=self.response)
 
@@ -188,7 +275,8 @@ class ChatStream(StreamState):
         while True:
             while self._buffer:
                 yield self._buffer.popleft()
-            if self._eof:
+            self._raise_pending()
+            if self._eof or self._ended:
                 return
             self._pull()
 
@@ -242,8 +330,12 @@ class AsyncChatStream(StreamState):
             error, instead = self._failure(exc)
             await self.aclose(error=error)
             if instead is not None:
-                raise instead from exc
-            raise
+                instead.__cause__ = exc
+            if not self._defer(instead or exc):
+                if instead is not None:
+                    raise instead from exc
+                raise
+            return
         if self._eof:
             await self.aclose(response=self.response)
 
@@ -251,7 +343,8 @@ class AsyncChatStream(StreamState):
         while True:
             while self._buffer:
                 yield self._buffer.popleft()
-            if self._eof:
+            self._raise_pending()
+            if self._eof or self._ended:
                 return
             await self._pull()
 
