@@ -335,7 +335,7 @@ class Client(_Core):
     def stream(self, request: ChatRequest, deadline: float | None) -> ChatStream:
         """Open a stream of :class:`StreamEvent` values (keywords: :func:`chat_args`);
         ``.response`` is the aggregate once it ends. Retries and fallbacks happen only before
-        the first event is delivered."""
+        the first content event arrives (nothing has reached the reader then)."""
         self._check_open()
         ctx = self._context(deadline)
         ctx.deliver_stream = True

@@ -53,8 +53,9 @@ class CallContext:
     min_attempt: float = 0.0
     """No attempt starts with less than this many seconds left (set by the deadline layer)."""
     deliver_stream: bool = False
-    """``Client.stream``: the transport returns as soon as the first event has arrived and
-    leaves the open stream in ``stream`` (retries and fallbacks happen only before that)."""
+    """``Client.stream``: the transport returns as soon as the first content event has
+    arrived and leaves the open stream in ``stream`` (retries and fallbacks happen only
+    before that)."""
     stream: Any = None
     """The open ``llmkit.transport.ChatStream`` when ``deliver_stream`` is set; the response
     returned through the layers is then a placeholder with empty text."""

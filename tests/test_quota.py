@@ -209,6 +209,99 @@ def test_delivered_stream_settles_at_its_end() -> None:
     assert store.used(key, now=JAN_2026) == 10
 
 
+def _anthropic_sse(*events: dict[str, object]) -> list[bytes]:
+    return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+
+
+START = {"type": "message_start", "message": {"id": "m1", "type": "message", "role": "assistant",
+         "model": "claude-3-5-haiku-latest", "content": [],
+         "usage": {"input_tokens": 120, "output_tokens": 1}}}  # fmt: skip
+OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+
+
+def _words(n: int) -> list[dict[str, object]]:
+    head = [{"type": "content_block_start", "index": 0,
+             "content_block": {"type": "text", "text": ""}}]  # fmt: skip
+    return head + [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " w"}}
+        for _ in range(n)
+    ]
+
+
+def test_a_retried_stream_is_charged_for_both_attempts() -> None:
+    # Attempt 1: the provider reports 120 input tokens, then fails before any content; the
+    # retry answers. Both were billed: the quota and the call's cost count both.
+    done = [{"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+             "usage": {"output_tokens": 5}},
+            {"type": "message_stop"}]  # fmt: skip
+    steps = [Scripted(chunks=_anthropic_sse(START, OVERLOADED)),
+             Scripted(chunks=_anthropic_sse(START, *_words(5), *done))]  # fmt: skip
+    clock = VirtualClock(start=JAN_2026)
+    store, sink = MemoryQuotaStore(), MemorySink()
+    prices = PriceBook({"claude-3-5-haiku-latest": ModelRates(input=Decimal(1), output=Decimal(5))})
+    client = llmkit.Client("anthropic", api_key="k", transport=ScriptedTransport(clock, steps),
+                           clock=clock, telemetry=sink, prices=prices,
+                           layers=[QuotaLayer([QuotaLimit("job", "lifetime", tokens=10_000)],
+                                              store, prices=prices)])  # fmt: skip
+    with client.stream(model="claude-3-5-haiku-latest", max_tokens=50, tags={"job": "r"},
+                       messages=[{"role": "user", "content": "hi"}]) as stream:  # fmt: skip
+        answer = stream.get_final_response()
+    assert answer.usage.total_tokens == 125
+    (key,) = store._data
+    assert store.used(key, now=JAN_2026) == 121 + 125  # the failed attempt's reported usage too
+    first, second = sink.attempts()
+    assert (first.error_type, first.input_tokens, first.usage_source) == ("overloaded", 120,
+                                                                          "partial")  # fmt: skip
+    assert second.usage_source == "answer"
+    (call,) = sink.calls()
+    assert first.cost is not None
+    assert second.cost is not None
+    assert call.cost == pytest.approx(first.cost + second.cost)
+    assert call.input_tokens == 120  # the call's counts are its answer's
+
+
+def test_events_before_a_failure_reach_the_reader_then_the_error() -> None:
+    # The second network chunk holds 4 more words and the error event: the reader gets all 7
+    # words first. (Had the error come before any content, the attempt would be retried.)
+    events = _anthropic_sse(START, *_words(7), OVERLOADED)
+    body = [b"".join(events[:4]), b"".join(events[4:])]
+    clock = VirtualClock(start=JAN_2026)
+    transport = ScriptedTransport(clock, [Scripted(chunks=body)])
+    client = llmkit.Client("anthropic", api_key="k", clock=clock, retry=False, transport=transport)
+    seen: list[str] = []
+    stream = client.stream(model="claude-3-5-haiku-latest", max_tokens=50,
+                           messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+    with pytest.raises(llmkit.LLMError) as caught:
+        seen.extend(ev.text or "" for ev in stream if ev.type == "text")
+    assert caught.value.kind is ErrorKind.OVERLOADED
+    assert "".join(seen) == " w" * 7
+    assert stream.partial is not None
+    assert stream.partial.usage.input_tokens == 120
+    assert stream.partial.usage.output_tokens == 7
+
+
+def test_a_cache_hit_below_the_quota_costs_nothing() -> None:
+    store = MemoryQuotaStore()
+    quota = QuotaLayer([QuotaLimit("job", "lifetime", tokens=1000, requests=10)], store)
+    clock = VirtualClock(start=JAN_2026)
+    cache = llmkit.CacheLayer(llmkit.MemoryCache(clock=clock))
+    transport = ScriptedTransport(clock, [Scripted(json=_ok(30, 10))])
+    client = llmkit.Client("openai", api_key="k", clock=clock, retry=False, layers=[quota, cache],
+                           transport=transport)  # fmt: skip
+
+    def ask() -> llmkit.ChatResponse:
+        return client.chat(model="m", messages=[{"role": "user", "content": "hi"}],
+                           max_tokens=50, temperature=0, tags={"job": "c"})  # fmt: skip
+
+    ask()
+    keys = sorted(store._data)
+    assert [store.used(k, now=JAN_2026) for k in keys] == [1, 40]  # requests, tokens
+    hit = ask()
+    assert hit.cached
+    assert [store.used(k, now=JAN_2026) for k in keys] == [1, 40]  # nothing asked of the provider
+
+
 # --------------------------------------------------------------------------- stores, concurrency
 
 

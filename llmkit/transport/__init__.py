@@ -23,8 +23,9 @@ left bound each socket operation.
 
 Streams: ``chat(stream=True)`` reads the whole stream inside the attempt (so a mid-stream
 failure can still be retried: nothing was delivered) and returns the aggregate with ``ttft``.
-``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first event
-has arrived and leaves a :class:`ChatStream` in ``ctx.stream``; from then on errors go to the
+``Client.stream`` sets ``ctx.deliver_stream``: the attempt returns as soon as the first content
+event has arrived (a failure before it, after a ``message_start`` say, is still retried) and
+leaves a :class:`ChatStream` in ``ctx.stream``; from then on errors go to the
 reader.
 
 The modules, in the order a request meets them:

@@ -99,7 +99,7 @@ class HTTPTransport:
     ) -> ChatResponse:
         stream = ChatStream(self.endpoint, request, ctx, att, response)
         if ctx.deliver_stream:
-            stream._pull()  # the first event, so failures before it can still be retried
+            stream.prime()  # failures before the first content can still be retried
             stream.deliver()
             return self.endpoint.placeholder(request)
         return stream.get_final_response()
@@ -167,7 +167,7 @@ class AsyncHTTPTransport:
         if request.stream and response.is_success:
             stream = AsyncChatStream(ep, request, ctx, att, response)
             if ctx.deliver_stream:
-                await stream._pull()
+                await stream.prime()
                 stream.deliver()
                 return ep.placeholder(request)
             return await stream.get_final_response()

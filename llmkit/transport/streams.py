@@ -20,6 +20,7 @@ tokens, not 0. Reasoning tokens the provider hid and never reported cannot be co
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Self
 
@@ -37,6 +38,7 @@ from llmkit.types import ChatRequest, ChatResponse, StreamEvent, Usage
 __all__ = ["AsyncChatStream", "ChatStream", "StreamState"]
 
 _CONTENT = frozenset({"text", "reasoning", "tool_call"})
+_log = logging.getLogger("llmkit.transport")
 
 
 class StreamState:
@@ -69,6 +71,9 @@ class StreamState:
         self._got: list[str] = []
         self._usage: Usage | None = None
         self._since_usage = False
+        self._content = False
+        self._priming = False
+        self._error: BaseException | None = None
         self._pending: BaseException | None = None
         """The failure to raise once the events that arrived before it have been read."""
 
@@ -88,12 +93,15 @@ class StreamState:
         self._buffer = collections.deque(events)
         self._eof = self._ended = True
         self.response, self.ttft, self.partial = response, response.ttft, None
-        self._pending = None
+        self._pending = self._error = None
         return self
 
     def _wants(self) -> bool:
-        """True while nothing is buffered and the body has more to give."""
-        return not self._buffer and not self._eof
+        """True while the body has more to give and nothing is buffered -- or, while priming,
+        no content is (``prime``)."""
+        if self._eof:
+            return False
+        return not self._content if self._priming else not self._buffer
 
     def _feed(self, chunk: bytes | None) -> None:
         """Take the next body chunk (None: the body ended)."""
@@ -140,6 +148,7 @@ class StreamState:
         """Buffer ``ev`` for the reader and note what it says was generated."""
         self._buffer.append(ev)
         if ev.type in _CONTENT:
+            self._content = True
             if ev.text:
                 self._got.append(ev.text)
                 self._since_usage = True
@@ -190,6 +199,8 @@ class StreamState:
         gets every token the provider sent, then the error); False: raise it now."""
         if not self._buffer or not isinstance(raised, Exception):
             return False
+        if self._priming and not self._content:
+            return False  # no content yet: fail the attempt, so it can be retried
         self._pending = raised
         return True
 
@@ -203,10 +214,14 @@ class StreamState:
         if self._ended:
             return
         self._ended = True
+        self._error = error
         ctx = self._ctx
         estimated = False
         if response is None:
-            self.partial, estimated = self._partial()
+            try:
+                self.partial, estimated = self._partial()
+            except Exception:  # counting must never stop the attempt from being reported
+                _log.exception("could not count the usage of a stream that ended early")
         self._endpoint.record(
             ctx,
             self._request,
@@ -228,7 +243,7 @@ class StreamState:
         """Hand this primed stream to the layers; one that already ended reports at once."""
         ctx = self._ctx
         ctx.stream = self
-        ctx.stream_result = (self.response, None) if self._ended else None
+        ctx.stream_result = (self.response, self._error) if self._ended else None
         ctx.on_stream_end = None
 
     def __repr__(self) -> str:
@@ -270,6 +285,16 @@ class ChatStream(StreamState):
             return
         if self._eof:
             self.close(response=self.response)
+
+    def prime(self) -> None:
+        """Read up to the first content event (or the end) before the stream is handed over:
+        a failure before any content -- Anthropic's ``overloaded_error`` right after
+        ``message_start`` -- raises here, where the attempt can still be retried."""
+        self._priming = True
+        try:
+            self._pull()
+        finally:
+            self._priming = False
 
     def __iter__(self) -> Iterator[StreamEvent]:
         while True:
@@ -338,6 +363,14 @@ class AsyncChatStream(StreamState):
             return
         if self._eof:
             await self.aclose(response=self.response)
+
+    async def prime(self) -> None:
+        """Read up to the first content event (or the end): see :meth:`ChatStream.prime`."""
+        self._priming = True
+        try:
+            await self._pull()
+        finally:
+            self._priming = False
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         while True:
