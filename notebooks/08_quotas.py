@@ -268,10 +268,11 @@ source(fig, "real threads and a real SQLite file in a temporary directory, real 
 # gives back what a call did not use, it admits nearly as many calls.
 #
 # `benchmarks/quota_race.py` (50 workers, half threads and half asyncio tasks, in 4
-# processes; the offered load 3x the limit) printed on this machine on 2026-11-29: overshoot
-# **0 tokens, $0** on SQLite and on Redis; check-then-act overshot by 3,262 tokens (SQLite)
-# and 4,401 tokens / $0.0027 (Redis); a quota check (reserve + settle) cost 349 µs on SQLite
-# and 940 µs on Redis, beside a raw Redis `INCR` round trip of 126 µs in the same run.
+# processes; the offered load 3x the limit) printed on this machine on 2026-11-30: overshoot
+# **0 tokens, $0** on SQLite and on Redis; check-then-act overshot by 2,971 tokens (SQLite)
+# and 584 tokens (Redis; the naive overshoot varies from run to run); a quota check
+# (reserve + settle) cost 95 µs on SQLite and 200 µs on Redis, beside a raw Redis `INCR`
+# round trip of 34 µs in the same run.
 
 # %% [markdown]
 # ## 3. A stream cut part-way still costs what it generated

@@ -4,7 +4,7 @@
 Redis) in :mod:`llmkit.quota.stores`.
 """
 
-from llmkit.quota.layer import QuotaLayer, QuotaLimit, QuotaOutcome, Ticket, window_bounds
+from llmkit.quota.layer import QuotaLayer, QuotaLimit, QuotaOutcome, Ticket, Used, window_bounds
 from llmkit.quota.stores import (
     Charge,
     MemoryQuotaStore,
@@ -25,5 +25,6 @@ __all__ = [
     "Refused",
     "SQLiteQuotaStore",
     "Ticket",
+    "Used",
     "window_bounds",
 ]
