@@ -251,7 +251,8 @@ class StreamState:
 
 
 class ChatStream(StreamState):
-    """Iterate for :class:`StreamEvent` values; ``response`` holds the aggregate at the end.
+    """Iterate for :class:`StreamEvent` values; ``response`` holds the aggregate at the end,
+    ``partial`` the usage and cost of a stream that ended without it.
 
     Use as a context manager (or call :meth:`close`) so an abandoned stream frees its
     connection.
@@ -334,7 +335,8 @@ class ChatStream(StreamState):
 
 
 class AsyncChatStream(StreamState):
-    """``async for`` :class:`StreamEvent` values; ``response`` holds the aggregate at the end."""
+    """``async for`` :class:`StreamEvent` values; ``response`` holds the aggregate at the end,
+    ``partial`` the usage and cost of a stream that ended without it."""
 
     def __init__(
         self,
