@@ -353,8 +353,9 @@ class Client(_Core):
         **extra: Any,
     ) -> int:
         """Input tokens of this request, counted by the provider (Anthropic
-        ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``): one HTTP round
-        trip, no retries, nothing billed. ``ValueError`` for a provider without one."""
+        ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``, Gemini
+        ``:countTokens``): one HTTP round trip, no retries, nothing billed. ``ValueError`` for
+        a provider without one."""
         request, _ = chat_args(model=model, messages=messages, tools=tools, **extra)
         return self.count_request_tokens(request)
 

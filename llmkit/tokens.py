@@ -24,9 +24,15 @@ supported provider whose request body is intact and whose response reports input
 ``benchmarks/token_estimate.py`` prints the error distribution, and a test holds the floor
 (at most 1 in 20 underestimated, never by more than 10%).
 
+What it cannot see: a Gemini body that names a ``cachedContent`` (a prompt stored on the
+server with ``cachedContents.create``) is billed for those cached tokens too, and the body holds
+only the name. For such a request the estimate is a lower bound, not an upper one.
+
 Exact counts, where a provider offers them (Anthropic ``/v1/messages/count_tokens``, OpenAI
-``/v1/responses/input_tokens``), come from ``llmkit.providers`` ``count_tokens_request`` and
-``parse_token_count``; a budget can use them instead of this estimate.
+``/v1/responses/input_tokens``, Gemini ``:countTokens``), come from ``llmkit.providers``
+``count_tokens_request`` and ``parse_token_count`` (``Client.count_tokens``); a budget can use
+them instead of this estimate. Gemini's counter sees the cached content too: the server that
+counts is the one holding it.
 """
 
 from __future__ import annotations
@@ -372,7 +378,10 @@ def _gemini_content(content: Any) -> int:
 
 def _gemini(body: Mapping[str, Any]) -> int:
     """``contents`` of ``parts``, a ``systemInstruction``, ``functionDeclarations`` and a
-    ``generationConfig`` response schema (Gemini's generateContent body)."""
+    ``generationConfig`` response schema (Gemini's generateContent body).
+
+    A ``cachedContent`` is only a name here: its tokens live on the server, so with one the
+    figure is a lower bound. The exact counter (Gemini ``:countTokens``) sees them."""
     n = 4 + _gemini_content(body.get("systemInstruction"))
     n += sum(_gemini_content(c) for c in body.get("contents") or ())
     for tool in body.get("tools") or ():
@@ -419,6 +428,10 @@ def estimate_input_tokens(provider: str, body: Mapping[str, Any]) -> int:
     """Input tokens the request ``body`` (the JSON an adapter builds) will be billed for, as
     an upper bound in practice. ``provider``: ``"openai"`` (Chat Completions or Responses, told
     apart by the body; also ``"compatible"``), ``"anthropic"``, ``"openrouter"`` or ``"gemini"``.
+
+    A Gemini body naming a ``cachedContent`` is the exception: the cached prompt is on the
+    server, not in the body, so the figure is then a lower bound; ``Client.count_tokens``
+    (Gemini ``:countTokens``) counts it exactly, cached part included.
 
     Raises ``ValueError`` for an unknown provider and ``TypeError`` for a body that is not a
     mapping.

@@ -283,8 +283,10 @@ source(fig, "genai-prices (pinned) rates at 2026-01-01; usage figures chosen for
 #   sends (the estimate is ~20% high, so leave that headroom); `max_output_tokens` from the
 #   longest useful answer; `max_cost` where one request must never exceed a figure.
 # * **Exact counts**: where a provider offers a counting endpoint (Anthropic
-#   `/v1/messages/count_tokens`, OpenAI `/v1/responses/input_tokens`) a budget can call it via
-#   `BudgetLayer(counter=...)`, at the price of a round trip.
+#   `/v1/messages/count_tokens`, OpenAI `/v1/responses/input_tokens`, Gemini `:countTokens`)
+#   a budget can call it via `BudgetLayer(counter=...)`, at the price of a round trip. A Gemini
+#   request naming a `cachedContent` needs it: the cached prompt is on the server, so the
+#   estimate of such a request is only a lower bound.
 # * **Prices**: `PriceBook(overrides={...})` for fine-tunes and negotiated rates; the database
 #   is pinned, so upgrade `genai-prices` deliberately and re-price history if you must.
 # * **Watch**: `llmkit.cost` per call and per tag; the `llmkit.budget.*` columns (decision,

@@ -1,5 +1,5 @@
 """Exact token counting: the simulator's endpoints (with the official SDKs), the adapters, and
-``Client.count_tokens``, checked against real recordings of both endpoints when present."""
+``Client.count_tokens``, checked against real recordings of the three endpoints when present."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ import openai
 import pytest
 
 import llmkit
-from llmkit.errors import InvalidResponseError, NotFoundError
+from llmkit.errors import (
+    BadRequestError,
+    ErrorKind,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitError,
+)
+from llmkit.options import chat_args
 from llmkit.providers import adapter_for
 from llmkit.recordings import load_recording
 from llmkit.sim import SimServer
@@ -67,10 +74,11 @@ def test_sdks_count_tokens(server: SimServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("provider", "model"), [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")]
+    ("provider", "model"),
+    [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini"), ("gemini", "gemini-2.5-flash")],
 )
 def test_client_count_tokens_over_http(server: SimServer, provider: str, model: str) -> None:
-    base = server.anthropic_base_url if provider == "anthropic" else server.openai_base_url
+    base = getattr(server, f"{provider}_base_url")
     with llmkit.Client(provider, base_url=base, api_key=KEY) as client:
         count = client.count_tokens(model=model, messages=MSGS)
         reply = client.chat(model=model, messages=MSGS, max_tokens=10)
@@ -134,6 +142,127 @@ def test_malformed_count_answer_is_invalid_response() -> None:
         adapter.parse_token_count(httpx.Response(200, json={"tokens": 3}, request=req))
 
 
+# --------------------------------------------------------------------------- Gemini
+
+GEMINI_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+GEMINI_MSGS: Any = [
+    {"role": "system", "content": "Answer in one word."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def _gemini_count(status: int, body: object) -> httpx.Response:
+    url = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens"
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.Response(status, content=content, request=httpx.Request("POST", url))
+
+
+def test_gemini_count_request_wraps_the_whole_generate_body() -> None:
+    """Everything generateContent would send is counted, a cachedContent reference included;
+    the key travels as it does there (header, never the URL)."""
+    key = "AIza" + "c4n4ry" * 6  # built at run time: no key shape to match in the source
+    adapter: Any = adapter_for("gemini")
+    request, _ = chat_args(model="models/gemini-2.5-flash", messages=GEMINI_MSGS,
+                           tools=[GEMINI_TOOL], max_tokens=50, stream=True,
+                           cachedContent="cachedContents/abc123")  # fmt: skip
+    built = adapter.count_tokens_request(request, base_url=adapter.default_base_url,
+                                         api_key=llmkit.APIKey(key))  # fmt: skip
+    generate = adapter.build_request(request.with_(stream=False),
+                                     base_url=adapter.default_base_url, api_key=None)  # fmt: skip
+    assert built.method == "POST"
+    assert str(built.url) == (
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens"
+    )
+    assert built.headers["x-goog-api-key"] == key
+    assert key not in str(built.url)
+    body = json.loads(built.content)
+    expected = {"model": "models/gemini-2.5-flash", **json.loads(generate.content)}
+    assert body == {"generateContentRequest": expected}
+    inner = body["generateContentRequest"]
+    assert inner["cachedContent"] == "cachedContents/abc123"
+    assert {"systemInstruction", "tools", "contents"} <= set(inner)
+
+
+def test_gemini_count_reads_total_tokens() -> None:
+    answer = {"totalTokens": 31, "cachedContentTokenCount": 20,
+              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 31}]}  # fmt: skip
+    assert adapter_for("gemini").parse_token_count(_gemini_count(200, answer)) == 31  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"input_tokens": 3}, {"totalTokens": "12"}, {"totalTokens": -1}, {"totalTokens": True},
+     {"totalTokens": 1.5}, [], None, b"<html>oops</html>", b""],
+)  # fmt: skip
+def test_malformed_gemini_count_is_invalid_response(body: object) -> None:
+    with pytest.raises(InvalidResponseError, match=r"totalTokens|JSON") as info:
+        adapter_for("gemini").parse_token_count(_gemini_count(200, body))  # type: ignore[attr-defined]
+    assert info.value.provider == "gemini"
+
+
+def test_gemini_count_errors_classify_as_generate_errors() -> None:
+    body = {"error": {"code": 429, "message": "Resource has been exhausted.",
+                      "status": "RESOURCE_EXHAUSTED",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                   "retryDelay": "7s"}]}}  # fmt: skip
+    with pytest.raises(RateLimitError) as info:
+        adapter_for("gemini").parse_token_count(_gemini_count(429, body))  # type: ignore[attr-defined]
+    assert info.value.retry_after == 7.0
+
+
+def test_gemini_count_matches_what_is_billed_with_system_and_tools(server: SimServer) -> None:
+    with llmkit.Client("gemini", base_url=server.gemini_base_url, api_key=KEY) as client:
+        count = client.count_tokens(model="gemini-2.5-flash", messages=GEMINI_MSGS,
+                                    tools=[GEMINI_TOOL])  # fmt: skip
+        bare = client.count_tokens(model="gemini-2.5-flash", messages=GEMINI_MSGS[1:])
+        reply = client.chat(model="gemini-2.5-flash", messages=GEMINI_MSGS, tools=[GEMINI_TOOL],
+                            max_tokens=10)  # fmt: skip
+    assert count == reply.usage.input_tokens
+    assert count > bare  # the system instruction is counted, not only the turns
+
+
+def test_async_gemini_count(server: SimServer) -> None:
+    async def run() -> tuple[int, int | None]:
+        async with llmkit.AsyncClient("gemini", base_url=server.gemini_base_url,
+                                      api_key=KEY) as client:  # fmt: skip
+            count = await client.count_tokens(model="gemini-2.5-flash", messages=MSGS)
+            reply = await client.chat(model="gemini-2.5-flash", messages=MSGS, max_tokens=10)
+            return count, reply.usage.input_tokens
+
+    count, billed = asyncio.run(run())
+    assert count > 0
+    assert count == billed
+
+
+def test_gemini_count_unknown_model_is_a_typed_not_found(server: SimServer) -> None:
+    key = "AIza" + "c4n4ry" * 6
+    client = llmkit.Client("gemini", base_url=server.gemini_base_url, api_key=key)
+    with client, pytest.raises(NotFoundError, match="not supported for countTokens") as info:
+        client.count_tokens(model="no-such-model", messages=MSGS)
+    assert key not in str(info.value)
+    assert key not in repr(info.value)
+
+
+def test_simulated_gemini_count_needs_a_key(server: SimServer) -> None:
+    url = server.gemini_base_url + "/models/gemini-2.5-flash:countTokens"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert httpx.post(url, json=body).status_code == 403
+    with_query = httpx.post(url, json=body, params={"key": KEY})  # the API takes ?key= too
+    assert with_query.status_code == 200
+    assert with_query.json()["totalTokens"] > 0
+    bad = httpx.post(url, json={"generateContentRequest": {"contents": []}},
+                     headers={"x-goog-api-key": KEY})  # fmt: skip
+    with pytest.raises(BadRequestError):
+        adapter_for("gemini").parse_token_count(bad)  # type: ignore[attr-defined]
+
+
 # --------------------------------------------------------------------------- real recordings
 
 
@@ -171,3 +300,18 @@ def test_real_count_tokens_404_is_not_found() -> None:
     item = _recording("anthropic__count_tokens_error_404__1")
     with pytest.raises(NotFoundError, match="claude-does-not-exist"):
         adapter_for("anthropic").parse_token_count(item.response)  # type: ignore[attr-defined]
+
+
+@pytest.mark.real_cassettes(_real.SET2)
+def test_real_gemini_count_tokens_404_is_not_found(server: SimServer) -> None:
+    item = _recording("gemini__error_404_count_tokens__1")
+    assert llmkit.classify("gemini", item.response).kind == ErrorKind.NOT_FOUND
+    with pytest.raises(NotFoundError, match="nonexistent-model") as info:
+        adapter_for("gemini").parse_token_count(item.response)  # type: ignore[attr-defined]
+    assert info.value.provider == "gemini"
+    # The simulator answers the same recorded request (bare ``contents``) the same way.
+    url = server.base_url + item.request.url.path
+    sim = httpx.post(url, content=item.request.content, headers={"x-goog-api-key": KEY,
+                     "content-type": "application/json"})  # fmt: skip
+    assert sim.status_code == item.response.status_code
+    assert sim.json() == json.loads(item.response.content)

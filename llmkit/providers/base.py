@@ -303,17 +303,20 @@ def make_error(
     )
 
 
-def token_count(response: httpx.Response, provider: str, adapter: Adapter) -> int:
-    """The ``input_tokens`` of a token-counting endpoint's answer (Anthropic
-    ``/v1/messages/count_tokens``, OpenAI ``/v1/responses/input_tokens``); a non-2xx answer
-    raises its classified error, a malformed one :class:`InvalidResponseError`."""
+def token_count(
+    response: httpx.Response, provider: str, adapter: Adapter, *, key: str = "input_tokens"
+) -> int:
+    """The count (``key``) in a token-counting endpoint's answer (Anthropic
+    ``/v1/messages/count_tokens`` and OpenAI ``/v1/responses/input_tokens`` say
+    ``input_tokens``, Gemini ``:countTokens`` ``totalTokens``); a non-2xx answer raises its
+    classified error, a malformed one :class:`InvalidResponseError`."""
     if not response.is_success:
         raise adapter.classify(response)
     data = json_body(response, provider)
-    count = data.get("input_tokens") if isinstance(data, dict) else None
+    count = data.get(key) if isinstance(data, dict) else None
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InvalidResponseError(
-            "token count answer has no non-negative integer 'input_tokens'",
+            f"token count answer has no non-negative integer {key!r}",
             provider=provider,
             status=response.status_code,
             request_id=request_id(response.headers),

@@ -13,6 +13,8 @@ What differs from the OpenAI shape, and where it is handled:
 - usage: ``promptTokenCount`` already includes ``cachedContentTokenCount``;
   ``candidatesTokenCount`` leaves ``thoughtsTokenCount`` out, so output adds them (llmkit's
   output tokens include reasoning everywhere);
+- exact counts: ``:countTokens`` gets the same body as ``generateContentRequest`` (so a
+  ``cachedContent`` held on the server is counted too) and answers ``totalTokens``;
 - safety: a prompt blocked by ``promptFeedback.blockReason`` has no candidate at all and is
   raised as ``content_filter``; an answer stopped with ``finishReason: SAFETY`` (or
   ``PROHIBITED_CONTENT``, ``BLOCKLIST``, ``SPII``, ``IMAGE_SAFETY``) has ``finish_reason``
@@ -58,6 +60,7 @@ from llmkit.providers.base import (
     json_body,
     make_error,
     request_id,
+    token_count,
 )
 from llmkit.providers.wire import as_count, as_dict, as_list, as_str
 from llmkit.secrets import APIKey
@@ -553,6 +556,30 @@ class GeminiAdapter:
             headers["x-goog-api-key"] = api_key.reveal()
         body = json.dumps(gemini_body(request), ensure_ascii=False, separators=(",", ":"))
         return httpx.Request("POST", url, headers=headers, content=body.encode("utf-8"))
+
+    def count_tokens_request(
+        self, request: ChatRequest, *, base_url: str, api_key: APIKey | None
+    ) -> httpx.Request:
+        """``POST {base}/models/{model}:countTokens`` for the body :meth:`build_request` would
+        send, wrapped whole as ``generateContentRequest`` (free; an unknown model is a 404).
+
+        Wrapped rather than sent as bare ``contents`` because ``contents`` alone leaves out
+        what the call is billed for besides the turns: ``systemInstruction``, tool
+        declarations and, above all, a ``cachedContent`` reference, whose tokens live on the
+        server where no local estimate can see them. Same URL base, query and key header as
+        ``generateContent``."""
+        built = self.build_request(request.with_(stream=False), base_url=base_url, api_key=api_key)
+        model = "models/" + request.model.removeprefix("models/")
+        body = {"generateContentRequest": {"model": model, **json.loads(built.content)}}
+        url = str(built.url).removesuffix(":generateContent") + ":countTokens"
+        headers = {k: v for k, v in built.headers.items() if k.lower() != "content-length"}
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return httpx.Request("POST", url, headers=headers, content=content)
+
+    def parse_token_count(self, response: httpx.Response) -> int:
+        """``totalTokens`` of a ``:countTokens`` answer: the whole prompt, a ``cachedContent``
+        included (its share, ``cachedContentTokenCount``, is already inside, not added)."""
+        return token_count(response, self.name, self, key="totalTokens")
 
     def parse_response(self, response: httpx.Response) -> ChatResponse:
         return parse_gemini_body(json_body(response, self.name), response, self.name)

@@ -146,7 +146,8 @@ ROUTES: dict[str, _Wire] = {
 ``/v1beta/models/{model}:generateContent`` family, matched by :func:`gemini.route`)."""
 
 _META_PATHS = frozenset({"/v1/models", "/v1/messages/count_tokens", "/v1/responses/input_tokens"})
-"""Served by ``llmkit.sim.wire.meta``: model lists and exact token counts."""
+"""Served by ``llmkit.sim.wire.meta``: model lists and exact token counts (with Gemini's
+``/v1beta/models/{model}:countTokens``, matched by :func:`gemini.count_route`)."""
 
 _ERROR_FAULTS = frozenset(
     {
@@ -288,8 +289,8 @@ class Simulator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> SimResponse:
         path, _, query = path.partition("?")
-        if path in _META_PATHS:
-            return self._meta(method, path, headers, body)
+        if path in _META_PATHS or gemini.count_route(path) is not None:
+            return self._meta(method, path, headers, body, query)
         wire = ROUTES.get(path)
         google = gemini.route(path) if wire is None else None
         if google is not None:
@@ -342,14 +343,19 @@ class Simulator:
             wire.new_ids(ctx)
         return self._respond(wire, ctx, call, last_user=last_user, n=n, t=t)
 
-    def _meta(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> SimResponse:
+    def _meta(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: str
+    ) -> SimResponse:
         """Model lists and token counts (``llmkit.sim.wire.meta``): no faults, no latency."""
         with self._lock:
             n = self._n
             self._n += 1
+        google = gemini.count_route(path)
         wire = _ANTHROPIC if path == "/v1/messages/count_tokens" else _OPENAI_CHAT
         if path == "/v1/models" and _header(headers, "anthropic-version"):
             wire = _ANTHROPIC
+        if google is not None:
+            wire = _GEMINI
         ctx = Ctx(wire.provider, random.Random(self.scenario.seed * 1_000_003 + n),
                   self.clock.wall())  # fmt: skip
         wire.new_ids(ctx)
@@ -357,7 +363,11 @@ class Simulator:
         if method.upper() != want:
             r = wire.not_found(ctx, method, path)
             return self._reply(Reply(405, r.body, r.headers))
-        if not _authorized(wire, headers):
+        if google is not None:
+            allowed = gemini.authorized(_header(headers, "x-goog-api-key"), query)
+        else:
+            allowed = _authorized(wire, headers)
+        if not allowed:
             return self._reply(wire.missing_auth(ctx))
         if path == "/v1/models":
             return self._reply(meta.models_reply(ctx, anthropic_shape=wire is _ANTHROPIC))
@@ -365,6 +375,8 @@ class Simulator:
             data = json.loads(body)
         except ValueError:
             return self._reply(wire.invalid(ctx, Invalid("the body is not valid JSON")))
+        if google is not None:
+            return self._reply(meta.gemini_count_reply(ctx, google, data))
         if path == "/v1/messages/count_tokens":
             return self._reply(meta.count_tokens_reply(ctx, data))
         return self._reply(meta.input_tokens_reply(ctx, data))

@@ -29,11 +29,13 @@ from llmkit.sim.wire.common import (
 
 __all__ = [
     "authorized",
+    "count_route",
     "error",
     "headers",
     "invalid",
     "json_body",
     "missing_auth",
+    "model_not_found",
     "new_ids",
     "not_found",
     "parse",
@@ -57,6 +59,14 @@ def route(path: str) -> tuple[str, bool] | None:
     if not sep or method not in ("generateContent", "streamGenerateContent") or not model:
         return None
     return unquote(model), method == "streamGenerateContent"
+
+
+def count_route(path: str) -> str | None:
+    """The model of a Gemini ``/v1beta/models/{model}:countTokens`` path, or None."""
+    if not path.startswith(PREFIX):
+        return None
+    model, sep, method = path[len(PREFIX) :].rpartition(":")
+    return unquote(model) if sep and method == "countTokens" and model else None
 
 
 def authorized(headers_key: str | None, query: str) -> bool:
@@ -300,6 +310,16 @@ def missing_auth(ctx: Ctx) -> Reply:
         "Please use API Key or other form of API consumer identity to call this API."
     )
     return Reply(403, _err(403, "PERMISSION_DENIED", msg), tuple(headers(ctx)))
+
+
+def model_not_found(ctx: Ctx, model: str, method: str) -> Reply:
+    """An unknown model, worded as the real API words it."""
+    msg = (
+        f"models/{model.removeprefix('models/')} is not found for API version v1beta, or is "
+        f"not supported for {method}. Call ListModels to see the list of available models "
+        "and their supported methods."
+    )
+    return Reply(404, _err(404, "NOT_FOUND", msg), tuple(headers(ctx)))
 
 
 def not_found(ctx: Ctx, method: str, path: str) -> Reply:

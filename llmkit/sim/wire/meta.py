@@ -7,7 +7,10 @@
 - ``POST /v1/messages/count_tokens`` (Anthropic): ``{"input_tokens": N}``; an unknown model is
   a 404 ``not_found_error`` (``model: <name>``), as recorded from the real API;
 - ``POST /v1/responses/input_tokens`` (OpenAI): ``{"object": "response.input_tokens",
-  "input_tokens": N}``.
+  "input_tokens": N}``;
+- ``POST /v1beta/models/{model}:countTokens`` (Gemini): the body as ``generateContentRequest``
+  or bare ``contents``; ``{"totalTokens": N, "promptTokensDetails": [...]}``; a model not
+  named ``gemini-*`` is a 404 ``NOT_FOUND``, worded as recorded from the real API.
 
 N is what the simulator bills the same request as input tokens, so a count taken before a
 call matches the usage it reports.
@@ -19,11 +22,11 @@ import time
 from typing import Any
 
 from llmkit.sim.gen import count_tokens
-from llmkit.sim.wire import anthropic, openai
+from llmkit.sim.wire import anthropic, gemini, openai
 from llmkit.sim.wire.common import Ctx, Invalid, Reply, dumps
 
-__all__ = ["ANTHROPIC_MODELS", "OPENAI_MODELS", "count_tokens_reply", "input_tokens_reply",
-           "models_reply"]  # fmt: skip
+__all__ = ["ANTHROPIC_MODELS", "OPENAI_MODELS", "count_tokens_reply", "gemini_count_reply",
+           "input_tokens_reply", "models_reply"]  # fmt: skip
 
 OPENAI_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini")
 ANTHROPIC_MODELS = (
@@ -87,3 +90,20 @@ def input_tokens_reply(ctx: Ctx, data: Any) -> Reply:
         return openai.invalid(ctx, exc)
     body = {"object": "response.input_tokens", "input_tokens": count_tokens(call.prompt)}
     return Reply(200, dumps(body).encode(), tuple(openai.headers(ctx)))
+
+
+def gemini_count_reply(ctx: Ctx, model: str, data: Any) -> Reply:
+    """Gemini's count: a ``generateContentRequest`` (everything the call sends) or bare
+    ``contents`` (what the real API also takes, as in its recorded 404)."""
+    if not model.removeprefix("models/").startswith("gemini"):
+        return gemini.model_not_found(ctx, model, "countTokens")
+    inner = data.get("generateContentRequest") if isinstance(data, dict) else None
+    if isinstance(data, dict) and not isinstance(inner, dict):
+        inner = {"contents": data.get("contents")}
+    try:
+        call, _ = gemini.parse(inner if inner is not None else data, model, False)
+    except Invalid as exc:
+        return gemini.invalid(ctx, exc)
+    n = count_tokens(call.prompt)
+    body = {"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}
+    return Reply(200, dumps(body).encode(), tuple(gemini.headers(ctx)))
