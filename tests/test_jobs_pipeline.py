@@ -4,6 +4,7 @@ signed webhooks, no key anywhere."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -244,3 +245,37 @@ def test_a_job_that_keeps_killing_its_workers_fails_as_worker_lost(world: World)
     assert job is not None
     assert job.error_kind == "worker_lost"
     assert world.sim.media.generations == 0
+
+
+def test_polling_follows_the_providers_poll_after_hint(tmp_path: Path) -> None:
+    # The simulator asks for a quarter of the time the job has left (250 ms .. 1 s); the
+    # pipeline's own backoff would start at 5 s here. Each wait between polls is the hint.
+    from llmkit.telemetry import MemorySink
+
+    sink = MemorySink()
+    clock = VirtualClock()
+    w = World(tmp_path, Simulator("healthy", clock), clock, telemetry=sink,
+              poll_interval=5.0, poll_max_interval=30.0)  # fmt: skip
+    job_id = w.submit(JobSpec(prompt="a wave", kind="animation"))
+    assert w.pipeline.run(job_id, "w1").state == "done"
+    polls = [r for r in sink.calls() if r.extra.get("llmkit.job.op") == "retrieve"]
+    assert len(polls) >= 3
+    waits = [b.timestamp - a.timestamp - (a.latency or 0.0) for a, b in itertools.pairwise(polls)]
+    assert all(0.25 - 1e-6 <= wait <= 1.0 + 1e-6 for wait in waits), waits
+
+
+def test_poll_hints_and_job_answers_are_read_defensively() -> None:
+    from llmkit.errors import InvalidResponseError
+    from llmkit.providers.video_jobs import job_status, poll_after
+    from llmkit.types import ChatResponse
+
+    def answer(text: str = "{}", **headers: str) -> ChatResponse:
+        return ChatResponse(text=text, model=None, provider="openai", headers=headers)
+
+    assert poll_after(answer(**{"openai-poll-after-ms": "750"})) == 0.75
+    for bad in ("soon", "-5", "nan", "inf", "1e12"):
+        assert poll_after(answer(**{"openai-poll-after-ms": bad})) is None
+    assert poll_after(answer()) is None
+    for text in ("not json", "[]", '{"status": "queued"}'):
+        with pytest.raises(InvalidResponseError, match="not a job status"):
+            job_status(answer(text))

@@ -6,7 +6,8 @@
     calling          → stored    call the provider through ``llmkit.Client`` (deadline,
                                  retries, telemetry) with an idempotency key; for the job API,
                                  create once (the provider job id is saved before polling),
-                                 poll with backoff, download; store the artifact atomically
+                                 poll (at the pace ``openai-poll-after-ms`` asks, else with
+                                 backoff), download; store the artifact atomically
     stored           → post_processed | post_process_failed   decode/size checks, thumbnails
     post_processed   → done      signed webhook (if configured)
 
@@ -39,7 +40,7 @@ from llmkit.jobs.postprocess import PostProcessError, render
 from llmkit.jobs.store import LeaseLostError, Records
 from llmkit.jobs.telemetry import JobCallLayer
 from llmkit.providers.openai_images import OpenAIImagesAdapter, image_bytes
-from llmkit.providers.video_jobs import VideoJobsAdapter, content_bytes, job_status
+from llmkit.providers.video_jobs import VideoJobsAdapter, content_bytes, job_status, poll_after
 from llmkit.telemetry import TelemetrySink
 from llmkit.types import ChatRequest, Message
 
@@ -317,10 +318,10 @@ class Pipeline:
     def _poll(self, job_id: str, provider_id: str, worker: str, tags: dict[str, str]) -> None:
         give_up = self.clock.now() + self.poll_timeout
         interval = self.poll_interval
+        retrieve = VideoJobsAdapter.request("retrieve", job_id=provider_id, tags=tags)
         while True:
-            status = job_status(
-                self.jobs.send(VideoJobsAdapter.request("retrieve", job_id=provider_id, tags=tags))
-            )
+            got = self.jobs.send(retrieve)
+            status = job_status(got)
             self.store.renew(job_id, worker, self.lease_ttl)
             self._step(job_id, "polled")
             if status.status == "completed":
@@ -332,6 +333,9 @@ class Pipeline:
                     code=status.error_code,
                     retryable=False,
                 )
+            hint = poll_after(got)  # the provider's own pacing wins over the backoff
+            if hint is not None:
+                interval = min(hint, self.poll_max_interval)
             if self.clock.now() + interval > give_up:
                 raise TimeoutError(
                     f"provider job {provider_id} still {status.status} at {status.progress}% "

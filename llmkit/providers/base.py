@@ -124,6 +124,7 @@ _SAFE_HEADERS: Final = frozenset(
         "apim-request-id",
         "cf-ray",
         "openai-processing-ms",
+        "openai-poll-after-ms",
         "openai-model",
         "openai-version",
         "anthropic-version",

@@ -31,7 +31,7 @@ from llmkit.providers.wire import join_url
 from llmkit.secrets import APIKey
 from llmkit.types import ChatRequest, ChatResponse, Message
 
-__all__ = ["JobStatus", "VideoJobsAdapter", "content_bytes", "job_status"]
+__all__ = ["JobStatus", "VideoJobsAdapter", "content_bytes", "job_status", "poll_after"]
 
 _STATES = frozenset({"queued", "in_progress", "completed", "failed"})
 
@@ -144,16 +144,36 @@ class VideoJobsAdapter:
 
 
 def job_status(response: ChatResponse) -> JobStatus:
-    """The job a create or retrieve call returned."""
-    data = json.loads(response.text)
-    err = data.get("error") or {}
-    return JobStatus(
-        id=data["id"],
-        status=data["status"],
-        progress=int(data.get("progress") or 0),
-        error_code=err.get("code"),
-        error_message=err.get("message"),
-    )
+    """The job a create or retrieve call returned (an answer of :class:`VideoJobsAdapter`;
+    anything else is an :class:`InvalidResponseError`)."""
+    try:
+        data = json.loads(response.text)
+        err = data.get("error") or {}
+        return JobStatus(
+            id=data["id"],
+            status=data["status"],
+            progress=int(data.get("progress") or 0),
+            error_code=err.get("code"),
+            error_message=err.get("message"),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidResponseError(
+            "not a job status (read it from a VideoJobsAdapter answer)",
+            provider=response.provider,
+        ) from exc
+
+
+def poll_after(response: ChatResponse) -> float | None:
+    """Seconds the provider asks to wait before polling again (``openai-poll-after-ms``, as
+    the OpenAI SDKs' ``poll`` honours), or None when it gave no usable hint."""
+    raw = (response.headers or {}).get("openai-poll-after-ms")
+    try:
+        ms = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    if ms is None or not 0 <= ms < 3_600_000:  # NaN, negative or absurd: no hint
+        return None
+    return ms / 1000
 
 
 def content_bytes(response: ChatResponse) -> bytes:

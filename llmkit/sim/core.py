@@ -35,8 +35,12 @@ from llmkit.sim.wire.common import Ctx, Invalid, Reply
 
 __all__ = ["SIM_VERSION", "Chunk", "SimResponse", "Simulator"]
 
-SIM_VERSION = "1.0"
-"""Bumped whenever the simulator's output for the same scenario, seed and request changes."""
+SIM_VERSION = "1.1"
+"""Bumped whenever the simulator's output for the same scenario, seed and request changes.
+
+1.1: Gemini stream chunks before the last carry the prompt's ``usageMetadata`` (as the real API
+does); a running video job's status carries ``openai-poll-after-ms``; Gemini ``:countTokens``
+is served."""
 
 Abort = Literal["hang", "reset"]
 

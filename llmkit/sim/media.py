@@ -199,7 +199,11 @@ class MediaSim:
             if job is None:
                 return _error(404, f"No video found with id '{job_id}'.", "not_found", h)
             if tail == "":
-                return Reply(200, json.dumps(self._view(job, t)).encode(), h)
+                view = self._view(job, t)
+                if view["status"] in ("queued", "in_progress"):
+                    # As OpenAI's job APIs do: when to look again, in milliseconds.
+                    h = (*h, ("openai-poll-after-ms", str(_poll_after_ms(job, t))))
+                return Reply(200, json.dumps(view).encode(), h)
             if tail == "content":
                 return self._content(job, t, h)
         return openai_wire.not_found(ctx, method, path)
@@ -338,6 +342,13 @@ class MediaSim:
         return Reply(
             200, json.dumps({"object": "list", "data": data, "has_more": False}).encode(), h
         )
+
+
+def _poll_after_ms(job: _Job, t: float) -> int:
+    """The poll hint for a job still running: a quarter of the time it has left, between
+    250 ms and 1 s (a job that never finishes keeps getting the longest)."""
+    left = max(0.0, job.created + JOB_SECONDS - t)
+    return int(min(1000, max(250, left * 1000 / 4)))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -175,13 +175,19 @@ def _usage(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+def _prompt_usage(ctx: Ctx) -> dict[str, Any]:
+    """What the API puts on every streamed chunk before the last: the prompt's count only."""
+    c = ctx.comp
+    assert c is not None
+    return {"promptTokenCount": c.input_tokens, "totalTokenCount": c.input_tokens}
+
+
 def _chunk(ctx: Ctx, parts: list[dict[str, Any]], finish: str | None, usage: bool) -> str:
     cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
     if finish is not None:
         cand["finishReason"] = finish
     body: dict[str, Any] = {"candidates": [cand]}
-    if usage:
-        body["usageMetadata"] = _usage(ctx)
+    body["usageMetadata"] = _usage(ctx) if usage else _prompt_usage(ctx)
     body["modelVersion"] = ctx.model.removeprefix("models/")
     body["responseId"] = ctx.resp_id
     return dumps(body)
@@ -208,7 +214,8 @@ def _event(data: str) -> bytes:
 
 
 def stream(ctx: Ctx) -> list[tuple[int, bytes]]:
-    """A few tokens per event, as Gemini streams; the last carries the finish and usage."""
+    """A few tokens per event, as Gemini streams; each carries the prompt's count, the last
+    the finish and the whole usage (the output count comes only at the end)."""
     c = ctx.comp
     assert c is not None
     if c.tool_name is not None:
