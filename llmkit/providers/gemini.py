@@ -23,45 +23,27 @@ What differs from the OpenAI shape, and where it is handled:
   (``RESOURCE_EXHAUSTED`` rate limit, ``UNAVAILABLE`` overloaded, ``INTERNAL`` server error,
   ...), ``RetryInfo.retryDelay`` is ``retry_after``, ``ErrorInfo.reason: API_KEY_INVALID``
   is ``auth`` although the status is 400, and a quota whose limit is 0 is
-  ``quota_exhausted`` (no wait helps);
+  ``quota_exhausted`` (no wait helps); an ``error`` chunk inside a 200 stream is read alike;
 - streams: events framed with ``\\r\\n\\r\\n`` and no ``[DONE]`` (a stream ends cleanly once a
   chunk carried a ``finishReason``); without ``alt=sse`` the body is one JSON array of
   chunks, which :func:`llmkit.parse_stream` also reads.
+
+The error dialect (``status`` and ``details`` to kinds, ``retryDelay``, the request id) is in
+:mod:`llmkit.providers.gemini_errors`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
-from llmkit.errors import (
-    AuthError,
-    BadRequestError,
-    ContentFilterError,
-    ContextLengthError,
-    InvalidResponseError,
-    LLMError,
-    NotFoundError,
-    OverloadedError,
-    PermissionDeniedError,
-    QuotaExhaustedError,
-    RateLimitError,
-    ServerError,
-    TimeoutError,
-)
-from llmkit.providers.base import (
-    StreamParser,
-    error_for_status,
-    json_body,
-    make_error,
-    request_id,
-    token_count,
-)
+from llmkit.errors import ContentFilterError, InvalidResponseError, LLMError
+from llmkit.providers.base import StreamParser, json_body, token_count
+from llmkit.providers.gemini_errors import classify_gemini, error_from_google, google_request_id
 from llmkit.providers.wire import as_count, as_dict, as_list, as_str
 from llmkit.secrets import APIKey
 from llmkit.sse import SSEEvent
@@ -75,7 +57,7 @@ from llmkit.types import (
     Usage,
 )
 
-__all__ = ["GeminiAdapter", "GeminiStreamParser", "classify_gemini", "gemini_usage"]
+__all__ = ["GeminiAdapter", "GeminiStreamParser", "gemini_usage"]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -90,29 +72,6 @@ _FINISH = {
     "RECITATION": "content_filter",
     "MALFORMED_FUNCTION_CALL": "malformed_function_call",
 }
-
-# google.rpc.Code names -> kind (the HTTP status says the same in most cases; the name wins).
-_STATUS_KIND: dict[str, type[LLMError]] = {
-    "RESOURCE_EXHAUSTED": RateLimitError,
-    "UNAVAILABLE": OverloadedError,
-    "INTERNAL": ServerError,
-    "UNKNOWN": ServerError,
-    "DATA_LOSS": ServerError,
-    "DEADLINE_EXCEEDED": TimeoutError,
-    "INVALID_ARGUMENT": BadRequestError,
-    "FAILED_PRECONDITION": BadRequestError,
-    "OUT_OF_RANGE": BadRequestError,
-    "UNAUTHENTICATED": AuthError,
-    "PERMISSION_DENIED": PermissionDeniedError,
-    "NOT_FOUND": NotFoundError,
-}
-_CONTEXT_RE = re.compile(
-    r"input token count.*exceeds the maximum|exceeds the maximum number of tokens"
-    r"|context (length|window)",
-    re.IGNORECASE | re.DOTALL,
-)
-_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-_ZERO_LIMIT_RE = re.compile(r"limit:\s*0\b")
 
 
 # --------------------------------------------------------------------------- usage
@@ -136,104 +95,6 @@ def gemini_usage(raw: object) -> Usage:
         cache_read_tokens=as_count(data.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _retry_delay(details: Iterable[object]) -> float | None:
-    """``RetryInfo.retryDelay`` is a protobuf Duration in JSON: ``"48s"``, ``"0.5s"``."""
-    for d in details:
-        item = as_dict(d)
-        if str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            value = as_str(item.get("retryDelay")) or ""
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", value)
-            if m:
-                return float(m.group(1))
-    return None
-
-
-def _reasons(details: Iterable[object]) -> set[str]:
-    return {
-        str(as_dict(d).get("reason"))
-        for d in details
-        if str(as_dict(d).get("@type", "")).endswith("google.rpc.ErrorInfo")
-    }
-
-
-def error_from_google(
-    err: object, *, provider: str, headers: httpx.Headers, status: int | None
-) -> LLMError:
-    """One error from a Google ``error`` object (HTTP body or an error chunk in a stream)."""
-    data = as_dict(err)
-    message = as_str(data.get("message")) or ""
-    gstatus = as_str(data.get("status"))
-    details = as_list(data.get("details"))
-    code = as_count(data.get("code"))
-    eff_status = status if status is not None else code
-    cls: type[LLMError] | None = None
-    if _reasons(details) & _AUTH_REASONS:
-        cls = AuthError
-    elif _CONTEXT_RE.search(message) and eff_status in (None, 400, 413):
-        cls = ContextLengthError
-    elif gstatus == "RESOURCE_EXHAUSTED" and _ZERO_LIMIT_RE.search(message):
-        cls = QuotaExhaustedError  # "limit: 0": this key may not use the model at all
-    elif gstatus in _STATUS_KIND:
-        cls = _STATUS_KIND[gstatus]
-    retry_after = _retry_delay(details)
-    if cls is None:
-        if eff_status is None:
-            cls = ServerError
-        else:
-            return error_for_status(
-                eff_status,
-                message,
-                provider=provider,
-                headers=headers,
-                code=gstatus,
-                retry_after=retry_after,
-            )
-    return make_error(
-        cls,
-        message or (f"HTTP {eff_status}" if eff_status else "error in stream"),
-        provider=provider,
-        status=eff_status,
-        headers=headers,
-        code=gstatus,
-        retry_after=retry_after,
-        request_id=_request_id(headers),
-    )
-
-
-def classify_gemini(response: httpx.Response, provider: str = "gemini") -> LLMError:
-    """The error a non-2xx Gemini response means; a body that is not Google's shape (a proxy's
-    HTML page, an empty body) still classifies by its HTTP status."""
-    try:
-        body: Any = json_body(response, provider)
-    except LLMError:
-        body = None
-    if isinstance(body, list) and body:  # a JSON-array stream request that failed
-        body = body[0]
-    err = as_dict(body).get("error")
-    if isinstance(err, dict):
-        return error_from_google(
-            err, provider=provider, headers=response.headers, status=response.status_code
-        )
-    snippet = response.content.decode("utf-8", errors="replace").strip()[:300]
-    if isinstance(err, str):
-        snippet = err
-    return error_for_status(
-        response.status_code,
-        snippet,
-        provider=provider,
-        headers=response.headers,
-        request_id=_request_id(response.headers),
-    )
-
-
-def _request_id(headers: httpx.Headers) -> str | None:
-    rid = request_id(headers)
-    return rid or headers.get("x-goog-request-id")
 
 
 # --------------------------------------------------------------------------- request
@@ -410,7 +271,7 @@ class _Candidate:
         return _FINISH.get(self.finish_raw, self.finish_raw.lower())
 
     def response(self, provider: str, headers: httpx.Headers, status: int) -> ChatResponse:
-        rid = _request_id(headers)
+        rid = google_request_id(headers)
         if self.blocked and not self.text and not self.calls:
             raise ContentFilterError(self.blocked, provider=provider, status=status, request_id=rid)
         finish = self.finish_reason
@@ -440,7 +301,7 @@ def parse_gemini_body(body: Any, response: httpx.Response, provider: str) -> Cha
             "response body is not a JSON object",
             provider=provider,
             status=response.status_code,
-            request_id=_request_id(response.headers),
+            request_id=google_request_id(response.headers),
         )
     if isinstance(body.get("error"), dict):
         raise error_from_google(
@@ -454,14 +315,14 @@ def parse_gemini_body(body: Any, response: httpx.Response, provider: str) -> Cha
             f"malformed response: {exc}",
             provider=provider,
             status=response.status_code,
-            request_id=_request_id(response.headers),
+            request_id=google_request_id(response.headers),
         ) from exc
     if not body.get("candidates") and not acc.blocked:
         raise InvalidResponseError(
             "response has no candidates",
             provider=provider,
             status=response.status_code,
-            request_id=_request_id(response.headers),
+            request_id=google_request_id(response.headers),
         )
     return acc.response(provider, response.headers, response.status_code)
 
@@ -482,7 +343,7 @@ class GeminiStreamParser:
             message,
             provider=self._provider,
             status=self._status,
-            request_id=_request_id(self._headers),
+            request_id=google_request_id(self._headers),
         )
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
