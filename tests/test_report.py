@@ -178,7 +178,7 @@ def test_importing_report_and_charts_does_not_import_pandas_or_matplotlib() -> N
 
 
 def test_notebook_intro_renders_inline_markdown_safely() -> None:
-    from llmkit.report import _inline_markdown
+    from llmkit.report.page import _inline_markdown
 
     out = _inline_markdown("**The failure.** a `429` is *not* final <script>alert(1)</script>")
     assert out.startswith("<b>The failure.</b> a <code>429</code> is <em>not</em> final")
@@ -201,7 +201,8 @@ def test_a_cassette_recorded_through_a_fallback_says_what_its_row_means(tmp_path
 
 
 def test_a_short_lead_keeps_the_list_it_introduces() -> None:
-    from llmkit.report import _lead, _paragraphs
+    from llmkit.report.notebooks import _lead
+    from llmkit.report.page import _paragraphs
 
     paras = ["**The production failures.**", "1. *The tail.* slow\n2. *The storm.* 429s", "x"]
     lead = _lead(paras)
@@ -209,7 +210,8 @@ def test_a_short_lead_keeps_the_list_it_introduces() -> None:
     out = _paragraphs(lead)
     assert out.startswith("<p><b>The production failures.</b></p><ol><li><em>The tail.</em>")
     assert out.count("<li>") == 2
-    from llmkit.report import NotebookRun, _headline_card
+    from llmkit.report import NotebookRun
+    from llmkit.report.page import _headline_card
 
     card = _headline_card(NotebookRun(Path("06_x.py"), Path("06_x.ipynb"), summary=lead))
     assert "<b>The production failures.</b> <em>The tail.</em> slow" in card
