@@ -23,9 +23,10 @@ Paths served: ``/v1/chat/completions``, ``/v1/responses`` (OpenAI), ``/v1/messag
 
 from typing import TYPE_CHECKING
 
-from llmkit.sim.core import SIM_VERSION, Chunk, SimResponse, Simulator
+from llmkit.sim.core import SIM_VERSION, Simulator
 from llmkit.sim.faults import Fault, FaultRule
 from llmkit.sim.latency import DEFAULT_LATENCY, ZERO_LATENCY, LatencyModel, ModelProfile
+from llmkit.sim.plan import Chunk, SimResponse
 from llmkit.sim.ratelimit import RateLimits
 from llmkit.sim.scenarios import SCENARIOS, Scenario, get_scenario, register
 from llmkit.sim.transport import AsyncSimTransport, SimTransport

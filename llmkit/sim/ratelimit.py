@@ -78,7 +78,7 @@ class Admission:
 
 
 class RateLimiter:
-    """Two buckets. Not thread-safe on its own; the simulator holds its lock around it."""
+    """Two buckets. Not thread-safe on its own; the simulator's gate holds its lock around it."""
 
     __slots__ = ("burst", "limits", "requests", "tokens")
 

@@ -33,7 +33,8 @@ from typing import Any
 from aiohttp import web
 
 from llmkit.clock import Clock, VirtualClock, system_clock
-from llmkit.sim.core import SimResponse, Simulator
+from llmkit.sim.core import Simulator
+from llmkit.sim.plan import SimResponse
 from llmkit.sim.scenarios import Scenario
 from llmkit.sim.vtime import TIME_HEADER, parse_time, plan_headers
 

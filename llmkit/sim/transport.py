@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 
 from llmkit.clock import Clock, VirtualClock
-from llmkit.sim.core import SimResponse, Simulator
+from llmkit.sim.core import Simulator
+from llmkit.sim.plan import SimResponse
 from llmkit.sim.scenarios import Scenario
 
 __all__ = ["AsyncSimTransport", "SimTransport"]

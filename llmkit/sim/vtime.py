@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
-    from llmkit.sim.core import SimResponse
+    from llmkit.sim.plan import SimResponse
 
 __all__ = [
     "FAULT_HEADER",
