@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -84,43 +84,135 @@ _TOKEN_RE: Final = re.compile(rf"[A-Za-z0-9_\-.~+/=!#%$]{{{_FRAGMENT},}}")
 
 
 class _Registry:
-    """The secrets this process knows: literal values and their 8-character fragments."""
+    """The secrets this process knows, kept so that a scrub costs the same with one key or ten
+    thousand (a gateway builds a client per tenant key) and a registration costs the size of
+    the new secret.
+
+    Two passes mask what :meth:`mask` is given, and each value is left to the pass that can
+    see it:
+
+    * the fragment pass: every 8-character fragment of every value goes into one set, and a
+      token of the text (a run of ``_TOKEN_RE`` characters) is masked whole when one of its
+      8-character windows is in the set. One set lookup per window, whatever the number of
+      keys. A value of 8+ token characters always sits inside one token, which then holds its
+      fragments: this pass alone catches it, whole or in part.
+    * the literal pass (``in`` and ``replace``): only for the values the fragment pass cannot
+      see -- shorter than 8, or holding a character outside the token charset (a space, a
+      colon) -- and for the keys given to ``scrub`` itself. Few values, sorted longest first
+      once, when one is added, so a secret containing another is masked whole.
+
+    The output is the same as replacing every registered value literally, longest first, then
+    running the fragment pass: the token-charset values present in the text are found through
+    the fragment pass's hits (``anchors``), and only those join the literal replacement. So
+    ``api_key=SECRET`` still reads ``api_key=[REDACTED]``.
+
+    Reads take no lock. Writers hold ``_lock`` and only ever add: ``grams``, ``anchors`` and
+    ``values`` grow in place (set and dict membership, ``get`` and ``add`` are each atomic
+    under the GIL, and per object in free-threaded builds), and ``literal`` and ``gram_re``
+    are replaced by a fresh object with one reference assignment. A reader running during a
+    registration may see part of the new secret; it sees every secret whose :func:`register`
+    returned before the read began, which is the promise.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.values: frozenset[str] = frozenset()
-        self.grams: frozenset[str] = frozenset()
+        self.values: set[str] = set()
+        self.grams: set[str] = set()
+        self.anchors: dict[str, tuple[tuple[str, int], ...]] = {}
+        """One fragment of each token-charset value -> (value, where the fragment starts in
+        it). The fragment is the one fewest values share when the value is added, not the
+        first: keys share prefixes (``sk-proj-``, ``sk-ant-a``), and a prefix bucket would hold
+        a quarter of a gateway's keys, each to copy on add and to try on every hit."""
+        self.literal: tuple[str, ...] = ()
+        """The values the fragment pass cannot see, longest first."""
         self.gram_re: re.Pattern[str] | None = None
         """Any fragment, as one regex, while there are few: one C-speed scan then tells whether
         a text needs the token pass at all (most texts do not). Past a few keys the
         alternation costs more than the token pass, which is used alone."""
 
     def add(self, values: Iterable[str]) -> None:
-        new = {v for v in values if len(v) >= _MIN_SECRET} - self.values
+        new = [v for v in values if len(v) >= _MIN_SECRET and v not in self.values]
         if not new:
             return
         with self._lock:
-            grams = set(self.grams)
+            literal: list[str] = []
             for v in new:
-                grams.update(v[i : i + _FRAGMENT] for i in range(len(v) - _FRAGMENT + 1))
-            self.values = frozenset(self.values | new)
-            self.grams = frozenset(grams)
-            few = len(grams) <= _PREFILTER_GRAMS
-            self.gram_re = re.compile("|".join(map(re.escape, sorted(grams)))) if few else None
+                if v in self.values:
+                    continue
+                self.values.add(v)
+                self.grams.update(v[i : i + _FRAGMENT] for i in range(len(v) - _FRAGMENT + 1))
+                if _TOKEN_RE.fullmatch(v):
+                    at = min(range(len(v) - _FRAGMENT + 1), key=self._crowd(v))
+                    anchor = v[at : at + _FRAGMENT]
+                    self.anchors[anchor] = (*self.anchors.get(anchor, ()), (v, at))
+                else:
+                    literal.append(v)
+            if literal:
+                self.literal = tuple(sorted({*self.literal, *literal}, key=_longest_first))
+            if len(self.grams) <= _PREFILTER_GRAMS:  # grams only grow: once past, it stays off
+                pattern = "|".join(map(re.escape, sorted(self.grams)))
+                self.gram_re = re.compile(pattern) if pattern else None
+            else:
+                self.gram_re = None
+
+    def _crowd(self, v: str) -> Callable[[int], int]:
+        """How many values are anchored at ``v``'s fragment starting at a position."""
+        return lambda i: len(self.anchors.get(v[i : i + _FRAGMENT], ()))
 
     def mask(self, text: str, extra: Iterable[str] = ()) -> str:
-        # longest first, so a secret containing another is masked whole
-        values = sorted(self.values.union(v for v in extra if len(v) >= 4), key=len, reverse=True)
-        for v in values:
-            if v in text:
-                text = text.replace(v, MASK)
         grams, gram_re = self.grams, self.gram_re
+        seen: dict[str, bool] = {}
+        found: set[str] = set()
         if grams and (gram_re is None or gram_re.search(text)):
-            text = _TOKEN_RE.sub(lambda m: MASK if _echoes(m.group(), grams) else m.group(), text)
-        return text
+            found = self._scan(text, grams, seen)
+        literal = self.literal
+        extra = [v for v in extra if len(v) >= 4]
+        if found or extra:
+            literal = tuple(sorted({*literal, *found, *extra}, key=_longest_first))
+        replaced = False
+        for v in literal:
+            if v in text:
+                text, replaced = text.replace(v, MASK), True
+        # a replacement makes a new text: look at it again, as the slow way would
+        if not (replaced and grams) and True not in seen.values():
+            return text
+
+        def fragment_pass(m: re.Match[str]) -> str:
+            token = m.group()
+            echoes = seen.get(token)  # the tokens the scan saw are not looked at twice
+            if echoes is None:
+                echoes = _echoes(token, grams)
+            return MASK if echoes else token
+
+        return _TOKEN_RE.sub(fragment_pass, text)
+
+    def _scan(self, text: str, grams: set[str], seen: dict[str, bool]) -> set[str]:
+        """The token-charset values in ``text`` whole, filling ``seen`` (token -> whether it
+        holds a fragment): a set lookup per window, an ``anchors`` lookup where one hits."""
+        anchors, found = self.anchors, set[str]()
+        for m in _TOKEN_RE.finditer(text):
+            token = m.group()
+            if token in seen:
+                continue
+            hit = False
+            for i in range(len(token) - _FRAGMENT + 1):
+                gram = token[i : i + _FRAGMENT]
+                if gram in grams:
+                    hit = True
+                    for v, at in anchors.get(gram, ()):
+                        if i >= at and token.startswith(v, i - at):
+                            found.add(v)
+            seen[token] = hit
+        return found
 
 
-def _echoes(token: str, grams: frozenset[str]) -> bool:
+def _longest_first(value: str) -> tuple[int, str]:
+    """Longest first, so a secret containing another is masked whole; ties in a fixed order,
+    so the same text masks the same way in every process."""
+    return -len(value), value
+
+
+def _echoes(token: str, grams: set[str]) -> bool:
     return any(token[i : i + _FRAGMENT] in grams for i in range(len(token) - _FRAGMENT + 1))
 
 

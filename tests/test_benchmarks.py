@@ -57,3 +57,9 @@ def test_replay_scale_small_mode_hits_targets() -> None:
     out = _run("replay_scale.py", "--small", timeout=600)
     assert "µs/interaction largest/smallest" in out.stdout, out.stdout + out.stderr
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_secret_scrub_small_mode_hits_targets() -> None:
+    out = _run("secret_scrub.py", "--small")
+    assert "2 KB exception µs/scrub" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr
