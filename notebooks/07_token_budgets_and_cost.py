@@ -206,7 +206,10 @@ assert r.cost > budget.max_cost  # what the naive client paid for the runaway al
 # %% [markdown]
 # ## 3. Cost per call, per model and per workflow
 #
-# Every call record of the replayed day carries `cost` (dollars, `None` when unpriced).
+# Every call record of the replayed day carries `cost` (dollars, `None` when unpriced). A
+# call that failed before any token is unpriced: nothing says it was billed. A stream cut
+# part-way is priced by what it generated (`llmkit.usage.source` says whether those counts
+# came from the provider or from llmkit's own count; notebook 08 charges them to a quota).
 # Grouped by model, and by workflow (here: the first word of the prompt, standing in for a
 # `workflow` tag):
 
@@ -214,6 +217,8 @@ assert r.cost > budget.max_cost  # what the naive client paid for the runaway al
 priced = calls.dropna(subset=["cost"])
 unpriced = int(calls["cost"].isna().sum())
 print(f"{len(priced)} calls priced, {unpriced} unpriced (failed calls report no usage)")
+assert calls.loc[calls["cost"].isna(), "error_type"].notna().all()  # only failures unpriced
+print("usage source of the priced calls:", priced["usage_source"].value_counts().to_dict())
 by_model = calls.groupby(["provider", "request_model"]).agg(
     calls=("cost", "size"), dollars=("cost", "sum"), input_tokens=("input_tokens", "sum")
 )
