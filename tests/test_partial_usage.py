@@ -1,8 +1,9 @@
 """A stream that ends without its answer was still billed: its usage is counted and charged.
 
-The simulator is served on 127.0.0.1 and cuts its streams after exactly 300 content tokens
-(each streamed word is one token there), so the expected charge is known without trusting
-llmkit's own count: the input the server counted plus 300.
+The simulator is served on 127.0.0.1 and cuts its streams after exactly 300 content chunks
+(a word each; four words for Gemini), and every word is one token there, so the expected
+charge is known without trusting llmkit's own count: the input plus the words that arrived
+(300 output tokens, 1,200 for Gemini).
 """
 
 from __future__ import annotations
