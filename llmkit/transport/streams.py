@@ -71,7 +71,6 @@ class StreamState:
         self._got: list[str] = []
         self._usage: Usage | None = None
         self._since_usage = False
-        self._content = False
         self._priming = False
         self._error: BaseException | None = None
         self._pending: BaseException | None = None
@@ -101,7 +100,7 @@ class StreamState:
         no content is (``prime``)."""
         if self._eof:
             return False
-        return not self._content if self._priming else not self._buffer
+        return self.ttft is None if self._priming else not self._buffer
 
     def _feed(self, chunk: bytes | None) -> None:
         """Take the next body chunk (None: the body ended)."""
@@ -110,8 +109,6 @@ class StreamState:
             return
         for sse in self._decoder.feed(chunk):
             for ev in self._parser.feed(sse):
-                if self.ttft is None and ev.type in _CONTENT:
-                    self.ttft = self._ctx.clock.now() - self._att.t0
                 self._keep(ev)
         remaining = self._ctx.remaining()
         if remaining is not None and remaining < 0:
@@ -148,7 +145,8 @@ class StreamState:
         """Buffer ``ev`` for the reader and note what it says was generated."""
         self._buffer.append(ev)
         if ev.type in _CONTENT:
-            self._content = True
+            if self.ttft is None:  # the first content: also what ``prime`` waits for
+                self.ttft = self._ctx.clock.now() - self._att.t0
             if ev.text:
                 self._got.append(ev.text)
                 self._since_usage = True
@@ -199,10 +197,18 @@ class StreamState:
         gets every token the provider sent, then the error); False: raise it now."""
         if not self._buffer or not isinstance(raised, Exception):
             return False
-        if self._priming and not self._content:
+        if self._priming and self.ttft is None:
             return False  # no content yet: fail the attempt, so it can be retried
         self._pending = raised
         return True
+
+    def _hold(self, exc: BaseException, instead: BaseException | None) -> BaseException | None:
+        """What a read that failed with ``exc`` raises now (``instead``, its mapped error, or
+        ``exc`` itself), or None when it waits behind the events that arrived before it."""
+        if instead is not None:
+            instead.__cause__ = exc
+        raised = exc if instead is None else instead
+        return None if self._defer(raised) else raised
 
     def _raise_pending(self) -> None:
         if self._pending is not None:
@@ -277,12 +283,11 @@ class ChatStream(StreamState):
         except BaseException as exc:
             error, instead = self._failure(exc)
             self.close(error=error)
-            if instead is not None:
-                instead.__cause__ = exc
-            if not self._defer(instead or exc):
-                if instead is not None:
-                    raise instead from exc
+            raised = self._hold(exc, instead)
+            if raised is exc:
                 raise
+            if raised is not None:
+                raise raised from exc
             return
         if self._eof:
             self.close(response=self.response)
@@ -356,12 +361,11 @@ class AsyncChatStream(StreamState):
         except BaseException as exc:
             error, instead = self._failure(exc)
             await self.aclose(error=error)
-            if instead is not None:
-                instead.__cause__ = exc
-            if not self._defer(instead or exc):
-                if instead is not None:
-                    raise instead from exc
+            raised = self._hold(exc, instead)
+            if raised is exc:
                 raise
+            if raised is not None:
+                raise raised from exc
             return
         if self._eof:
             await self.aclose(response=self.response)
